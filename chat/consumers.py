@@ -1,0 +1,182 @@
+"""Websocket consumers: adapt frames to ChatService calls, errors to frames.
+
+Nothing here decides anything about a chat; see chat.service.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from ha.runtime import current
+
+from .frames import CLOSE_FORBIDDEN, CLOSE_NOT_PRIMARY, ErrorCode, In, Out
+from .service import ChatService, service
+from .session import ChatError, Participant
+
+
+def _field(frame: dict[str, Any], name: str, kind: type, default: Any = ...) -> Any:
+    """frame[name], checked to be of ``kind``; a ChatError a client can read otherwise."""
+    if name not in frame or frame[name] is None:
+        if default is not ...:
+            return default
+        raise ChatError(ErrorCode.MISSING_FIELD, f"{frame['type']!r} needs {name!r} ({kind.__name__})")
+    value = frame[name]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ChatError(ErrorCode.BAD_FRAME, f"{name!r} must be of type {kind.__name__}")
+    return value
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    """What both sockets share: the backup's refusal, JSON framing, errors."""
+
+    handlers: dict[str, str] = {}
+
+    participant: Participant | None
+    sessions: set[str]
+
+    async def connect(self) -> None:
+        self.participant = None
+        self.sessions = set()
+        instance = current()
+        await self.accept()
+        if instance is None or not instance.serving:
+            await self.send_json({"type": str(Out.NOT_PRIMARY), "primary": await self._primary_ws()})
+            await self.close(code=CLOSE_NOT_PRIMARY)
+            return
+        self.chats: ChatService = service()
+        self.chats.connected(self)
+        await self.joined()
+
+    async def joined(self) -> None:
+        """Hook for what a socket does once accepted on the serving instance."""
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "chats"):
+            await self.chats.disconnected(self)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            frame = self._decode(text_data)
+            handler = self.handlers.get(frame["type"])
+            if handler is None:
+                raise ChatError(
+                    ErrorCode.UNKNOWN_TYPE,
+                    f"unknown frame type {frame['type']!r}; known: {', '.join(self.handlers)}",
+                )
+            await getattr(self, handler)(frame)
+        except ChatError as error:
+            await self.send_json(error.frame())
+
+    @staticmethod
+    def _decode(text_data: str | None) -> dict[str, Any]:
+        if text_data is None:
+            raise ChatError(ErrorCode.BAD_JSON, "frames are JSON text, not binary")
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            raise ChatError(ErrorCode.BAD_JSON, "the frame is not valid JSON") from None
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            raise ChatError(ErrorCode.BAD_FRAME, "a frame is a JSON object with a string 'type'")
+        return frame
+
+    async def send_json(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(frame))
+
+    # The chat service's side of a connection.
+    async def deliver(self, frame: dict[str, Any]) -> None:
+        await self.send_json(frame)
+
+    async def drop(self, frame: dict[str, Any], code: int) -> None:
+        frame = {**frame, "primary": await self._primary_ws()}
+        await self.send_json(frame)
+        await self.close(code=code)
+
+    async def _primary_ws(self) -> str | None:
+        from ha.topology import primary_ws_url
+
+        return await primary_ws_url(current())
+
+
+class CustomerConsumer(ChatConsumer):
+    handlers = {
+        In.START: "on_start",
+        In.RESUME: "on_resume",
+        In.MESSAGE: "on_message",
+        In.TYPING: "on_typing",
+        In.LEAVE: "on_leave",
+    }
+
+    async def on_start(self, frame: dict[str, Any]) -> None:
+        nickname = _field(frame, "nickname", str).strip()
+        if not nickname:
+            raise ChatError(ErrorCode.BAD_FRAME, "'nickname' must not be empty")
+        await self.chats.start(self, nickname[:64], _field(frame, "subject", str, "")[:200])
+
+    async def on_resume(self, frame: dict[str, Any]) -> None:
+        await self.chats.resume(
+            self,
+            _field(frame, "session_id", str),
+            _field(frame, "token", str),
+            _field(frame, "last_seq", int, 0),
+        )
+
+    async def on_message(self, frame: dict[str, Any]) -> None:
+        await self.chats.message(
+            self, _field(frame, "session_id", str, None), _field(frame, "text", str),
+            _field(frame, "client_id", str, ""),
+        )
+
+    async def on_typing(self, frame: dict[str, Any]) -> None:
+        await self.chats.typing(self, _field(frame, "session_id", str, None), _field(frame, "state", bool))
+
+    async def on_leave(self, frame: dict[str, Any]) -> None:
+        await self.chats.leave(self, _field(frame, "session_id", str, None))
+
+
+class AgentConsumer(ChatConsumer):
+    handlers = {
+        In.READY: "on_ready",
+        In.RESUME: "on_resume",
+        In.MESSAGE: "on_message",
+        In.TYPING: "on_typing",
+        In.LEAVE: "on_leave",
+        In.CLOSE: "on_close",
+    }
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_active:
+            await self.close(code=CLOSE_FORBIDDEN)  # before accept: the handshake gets 403
+            return
+        await super().connect()
+
+    async def joined(self) -> None:
+        user = self.scope["user"]
+        self.participant = Participant.agent(user.pk, user.get_full_name() or user.username)
+        await self.chats.agent_connected(self, self.participant)
+
+    async def on_ready(self, frame: dict[str, Any]) -> None:
+        await self.chats.ready(self, _field(frame, "available", bool, True))
+
+    async def on_resume(self, frame: dict[str, Any]) -> None:
+        sessions = _field(frame, "sessions", dict)
+        if not all(isinstance(seq, int) and not isinstance(seq, bool) for seq in sessions.values()):
+            raise ChatError(ErrorCode.BAD_FRAME, "'sessions' maps session ids to last seen seqs (integers)")
+        await self.chats.agent_resume(self, sessions)
+
+    async def on_message(self, frame: dict[str, Any]) -> None:
+        await self.chats.message(
+            self, _field(frame, "session_id", str), _field(frame, "text", str),
+            _field(frame, "client_id", str, ""),
+        )
+
+    async def on_typing(self, frame: dict[str, Any]) -> None:
+        await self.chats.typing(self, _field(frame, "session_id", str), _field(frame, "state", bool))
+
+    async def on_leave(self, frame: dict[str, Any]) -> None:
+        await self.chats.leave(self, _field(frame, "session_id", str))
+
+    async def on_close(self, frame: dict[str, Any]) -> None:
+        await self.chats.close(self, _field(frame, "session_id", str))

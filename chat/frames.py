@@ -1,0 +1,72 @@
+"""The websocket protocol's vocabulary, in one place: frame and event types,
+error codes, close codes and close reasons (docs/protocol.md)."""
+from enum import StrEnum
+
+
+class In(StrEnum):
+    """Frames a client sends."""
+
+    START = "start"
+    RESUME = "resume"
+    MESSAGE = "message"
+    TYPING = "typing"
+    LEAVE = "leave"
+    READY = "ready"
+    CLOSE = "close"
+
+
+class Out(StrEnum):
+    """Frames the server sends that are not session events."""
+
+    STARTED = "started"
+    RESUMED = "resumed"
+    ASSIGNED = "assigned"
+    TYPING = "typing"
+    ERROR = "error"
+    NOT_PRIMARY = "not-primary"
+
+
+class Event(StrEnum):
+    """Session events: stored in the live log with a seq, then sent."""
+
+    MESSAGE = "message"
+    JOINED = "joined"
+    LEFT = "left"
+    DISCONNECTED = "disconnected"
+    RECONNECTED = "reconnected"
+    NOTICE = "notice"
+    CLOSED = "closed"
+
+
+class Notice(StrEnum):
+    QUEUED = "queued"
+    UCS_SAVE = "ucs-save"
+    UCS_SAVE_FAIL = "ucs-save-fail"
+    SWITCHOVER = "switchover"
+
+
+class CloseReason(StrEnum):
+    CUSTOMER_LEFT = "customer-left"
+    AGENT_CLOSED = "agent-closed"
+    TRANSCRIPT_SAVE_ERROR = "transcript-save-error"
+    NOT_RESTORED = "not-restored"
+    INACTIVITY = "inactivity"
+
+
+class ErrorCode(StrEnum):
+    BAD_JSON = "bad-json"
+    BAD_FRAME = "bad-frame"
+    UNKNOWN_TYPE = "unknown-type"
+    MISSING_FIELD = "missing-field"
+    TOO_LONG = "too-long"
+    NO_SESSION = "no-session"
+    NOT_YOURS = "not-yours"
+    BAD_TOKEN = "bad-token"
+    SESSION_CLOSED = "session-closed"
+    ALREADY_STARTED = "already-started"
+    NOT_PRIMARY = "not-primary"
+
+
+# Websocket close codes (4000-4999 are the application's).
+CLOSE_NOT_PRIMARY = 4010
+CLOSE_FORBIDDEN = 4003

@@ -1,0 +1,123 @@
+"""The pair's live session log in Redis: the one module that writes it.
+
+Every write is one Lua script that first compares the writer's epoch with the
+pair's: a stale primary (one that lost the role to a takeover) is refused with
+``Fenced`` and writes nothing. The same script numbers the event (seq = length
+of the log + 1, so no gap and no repeat), drops a re-sent client_id, and moves
+the session in or out of the pair's open set and queue, all atomically: a
+message costs one round trip.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import redis.asyncio as redis
+
+from chatsite import rediskeys
+
+_APPEND = """
+-- KEYS: epoch, log, client-ids, meta, open set, queue
+-- ARGV: writer epoch, session id, event JSON without seq, client_id or '',
+--       open-set op, queue op, then meta field/value pairs
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current ~= tonumber(ARGV[1]) then return {'fenced', tostring(current)} end
+if ARGV[4] ~= '' then
+  local seen = redis.call('HGET', KEYS[3], ARGV[4])
+  if seen then return {'duplicate', redis.call('LINDEX', KEYS[2], tonumber(seen) - 1)} end
+end
+local seq = redis.call('LLEN', KEYS[2]) + 1
+local event = string.sub(ARGV[3], 1, -2) .. ',"seq":' .. seq .. '}'
+redis.call('RPUSH', KEYS[2], event)
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], seq) end
+if #ARGV > 6 then redis.call('HSET', KEYS[4], unpack(ARGV, 7)) end
+if ARGV[5] == 'open' then redis.call('SADD', KEYS[5], ARGV[2])
+elseif ARGV[5] == 'close' then redis.call('SREM', KEYS[5], ARGV[2]) end
+if ARGV[6] == 'push' then redis.call('RPUSH', KEYS[6], ARGV[2])
+elseif ARGV[6] == 'remove' then redis.call('LREM', KEYS[6], 0, ARGV[2]) end
+return {'stored', event}
+"""
+
+
+class Fenced(Exception):
+    """The pair has moved to a newer epoch: this writer no longer serves it."""
+
+    def __init__(self, writer_epoch: int, pair_epoch: int) -> None:
+        super().__init__(f"write at epoch {writer_epoch} refused: the pair is at epoch {pair_epoch}")
+        self.pair_epoch = pair_epoch
+
+
+class OpenSet(StrEnum):
+    OPEN = "open"
+    CLOSE = "close"
+
+
+class Queue(StrEnum):
+    PUSH = "push"
+    REMOVE = "remove"
+
+
+@dataclass(frozen=True)
+class Stored:
+    event: dict[str, Any]
+    duplicate: bool
+
+
+class LiveLog:
+    def __init__(self, client: redis.Redis, pair: str) -> None:
+        self._redis = client
+        self.pair = pair
+        self._append = client.register_script(_APPEND)
+
+    async def append(
+        self,
+        epoch: int,
+        event: dict[str, Any],
+        *,
+        client_id: str = "",
+        open_set: OpenSet | None = None,
+        queue: Queue | None = None,
+        facts: dict[str, str] | None = None,
+    ) -> Stored:
+        """Store ``event`` with the next seq; the stored event, or the original on a re-send."""
+        session_id = event["session_id"]
+        args: list[Any] = [
+            epoch,
+            session_id,
+            json.dumps(event, separators=(",", ":")),
+            client_id,
+            open_set or "",
+            queue or "",
+        ]
+        for name, value in (facts or {}).items():
+            args += [name, value]
+        outcome, payload = await self._append(
+            keys=[
+                rediskeys.pair_epoch(self.pair),
+                rediskeys.session_log(session_id),
+                rediskeys.session_client_ids(session_id),
+                rediskeys.session_meta(session_id),
+                rediskeys.pair_open_sessions(self.pair),
+                rediskeys.pair_queue(self.pair),
+            ],
+            args=args,
+        )
+        if outcome == b"fenced":
+            raise Fenced(epoch, int(payload))
+        return Stored(json.loads(payload), duplicate=outcome == b"duplicate")
+
+    async def events_after(self, session_id: str, last_seq: int) -> list[dict[str, Any]]:
+        raw = await self._redis.lrange(rediskeys.session_log(session_id), max(last_seq, 0), -1)
+        return [json.loads(item) for item in raw]
+
+    async def facts(self, session_id: str) -> dict[str, str]:
+        raw = await self._redis.hgetall(rediskeys.session_meta(session_id))
+        return {key.decode(): value.decode() for key, value in raw.items()}
+
+    async def open_sessions(self) -> set[str]:
+        return {raw.decode() for raw in await self._redis.smembers(rediskeys.pair_open_sessions(self.pair))}
+
+    async def queue(self) -> list[str]:
+        return [raw.decode() for raw in await self._redis.lrange(rediskeys.pair_queue(self.pair), 0, -1)]

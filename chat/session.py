@@ -1,0 +1,226 @@
+"""The chat session as a plain state machine: no I/O.
+
+Commands (``message``, ``leave``, ...) check that a participant may do a thing
+and return the events to store; they change nothing. ``apply`` folds an event
+that the live log has stored (and numbered) into the state. The state is thus
+a function of the session's first facts and its log, which is how a new
+primary rebuilds it after a failover.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from .frames import CloseReason, ErrorCode, Event, Notice
+
+
+class ChatError(Exception):
+    """A frame the server refuses; becomes an ``error`` frame, changes nothing."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def frame(self) -> dict[str, str]:
+        return {"type": "error", "code": str(self.code), "message": self.message}
+
+
+class Role(StrEnum):
+    CUSTOMER = "customer"
+    AGENT = "agent"
+
+
+class Status(StrEnum):
+    QUEUED = "queued"
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class Participant:
+    id: str
+    role: Role
+    nickname: str
+
+    @classmethod
+    def agent(cls, user_pk: int, nickname: str) -> Participant:
+        return cls(f"agent-{user_pk}", Role.AGENT, nickname)
+
+    def as_dict(self) -> dict[str, str]:
+        return {"id": self.id, "role": str(self.role), "nickname": self.nickname}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, str]) -> Participant:
+        return cls(data["id"], Role(data["role"]), data["nickname"])
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass
+class ChatSession:
+    id: str
+    pair: str
+    customer: Participant
+    subject: str
+    token_hash: str
+    started_at: str
+    status: Status = Status.QUEUED
+    agent: Participant | None = None
+    last_seq: int = 0
+    connected: set[str] = field(default_factory=set)
+
+    # -- creation and persistence of the first facts ------------------------
+
+    @classmethod
+    def open(cls, session_id: str, pair: str, nickname: str, subject: str) -> tuple[ChatSession, str]:
+        """A new session and its customer's secret token (only its hash is kept)."""
+        token = secrets.token_urlsafe(24)
+        customer = Participant(secrets.token_hex(8), Role.CUSTOMER, nickname)
+        session = cls(session_id, pair, customer, subject, hash_token(token), now_iso())
+        return session, token
+
+    def facts(self) -> dict[str, str]:
+        """What the live log keeps besides the events (session meta hash)."""
+        return {
+            "pair": self.pair,
+            "customer": json.dumps(self.customer.as_dict()),
+            "subject": self.subject,
+            "token_hash": self.token_hash,
+            "started_at": self.started_at,
+        }
+
+    @classmethod
+    def rebuild(cls, session_id: str, facts: dict[str, str], events: list[dict[str, Any]]) -> ChatSession:
+        session = cls(
+            session_id,
+            facts["pair"],
+            Participant.from_dict(json.loads(facts["customer"])),
+            facts["subject"],
+            facts["token_hash"],
+            facts["started_at"],
+        )
+        for event in events:
+            session.apply(event)
+        return session
+
+    # -- queries --------------------------------------------------------------
+
+    def token_matches(self, token: str) -> bool:
+        return hmac.compare_digest(self.token_hash, hash_token(token))
+
+    def participant(self, participant_id: str) -> Participant | None:
+        for candidate in (self.customer, self.agent):
+            if candidate is not None and candidate.id == participant_id:
+                return candidate
+        return None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is not Status.CLOSED
+
+    # -- commands: check, return events to store ------------------------------
+
+    def event(self, type_: Event, **fields: Any) -> dict[str, Any]:
+        return {"type": str(type_), "session_id": self.id, "at": now_iso(), **fields}
+
+    def _by(self, who: Participant) -> dict[str, str]:
+        return {"from": who.id, "role": str(who.role), "nickname": who.nickname}
+
+    def _check_open(self) -> None:
+        if not self.is_open:
+            raise ChatError(ErrorCode.SESSION_CLOSED, f"session {self.id} is closed")
+
+    def _check_member(self, who: Participant) -> None:
+        if self.participant(who.id) is None:
+            raise ChatError(ErrorCode.NOT_YOURS, f"you are not a participant of session {self.id}")
+
+    def joined(self, who: Participant) -> dict[str, Any]:
+        return self.event(Event.JOINED, **self._by(who))
+
+    def queued(self, position: int) -> dict[str, Any]:
+        return self.event(Event.NOTICE, notice=str(Notice.QUEUED), position=position)
+
+    def message(self, who: Participant, text: str, client_id: str, max_length: int) -> dict[str, Any]:
+        self._check_member(who)
+        self._check_open()
+        if not text.strip():
+            raise ChatError(ErrorCode.BAD_FRAME, "message text is empty")
+        if len(text) > max_length:
+            raise ChatError(
+                ErrorCode.TOO_LONG,
+                f"message text is {len(text)} characters; at most {max_length} are allowed",
+            )
+        return self.event(Event.MESSAGE, **self._by(who), text=text, client_id=client_id)
+
+    def typing(self, who: Participant, state: bool) -> dict[str, Any]:
+        """An ephemeral frame, not an event: no seq, never stored."""
+        self._check_member(who)
+        self._check_open()
+        return {"type": "typing", "session_id": self.id, "from": who.id, "state": state}
+
+    def leave(self, who: Participant) -> list[dict[str, Any]]:
+        """A customer who leaves ends the chat; an agent who leaves hands it back to the queue."""
+        self._check_member(who)
+        self._check_open()
+        events = [self.event(Event.LEFT, **self._by(who))]
+        if who.role is Role.CUSTOMER:
+            events.append(self.closing(CloseReason.CUSTOMER_LEFT))
+        return events
+
+    def close(self, who: Participant) -> dict[str, Any]:
+        self._check_member(who)
+        self._check_open()
+        if who.role is not Role.AGENT:
+            raise ChatError(ErrorCode.BAD_FRAME, "only the agent closes a chat; a customer leaves")
+        return self.closing(CloseReason.AGENT_CLOSED)
+
+    def closing(self, reason: CloseReason) -> dict[str, Any]:
+        return self.event(Event.CLOSED, reason=str(reason))
+
+    def disconnected(self, who: Participant) -> dict[str, Any] | None:
+        """The event for a participant whose socket went away, if it was connected."""
+        if not self.is_open or who.id not in self.connected:
+            return None
+        return self.event(Event.DISCONNECTED, **self._by(who))
+
+    def reconnected(self, who: Participant) -> dict[str, Any] | None:
+        if not self.is_open or who.id in self.connected:
+            return None
+        return self.event(Event.RECONNECTED, **self._by(who))
+
+    # -- the fold -------------------------------------------------------------
+
+    def apply(self, event: dict[str, Any]) -> None:
+        """Fold a stored event into the state; events come in seq order."""
+        self.last_seq = event["seq"]
+        kind = event["type"]
+        who = event.get("from")
+        if kind == Event.JOINED:
+            self.connected.add(who)
+            if event["role"] == Role.AGENT:
+                self.agent = Participant(who, Role.AGENT, event["nickname"])
+                self.status = Status.ACTIVE
+        elif kind == Event.RECONNECTED:
+            self.connected.add(who)
+        elif kind == Event.DISCONNECTED:
+            self.connected.discard(who)
+        elif kind == Event.LEFT:
+            self.connected.discard(who)
+            if event["role"] == Role.AGENT and self.status is Status.ACTIVE:
+                self.agent = None
+                self.status = Status.QUEUED
+        elif kind == Event.CLOSED:
+            self.status = Status.CLOSED

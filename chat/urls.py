@@ -1,0 +1,8 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.customer_page, name="customer"),
+    path("agent/", views.agent_page, name="agent"),
+]

@@ -1,0 +1,47 @@
+"""Every Redis key the project writes, in one place.
+
+All keys start with settings.REDIS_PREFIX, so that several stacks (a live
+``make run`` and a test run) share one Redis server without meeting.
+"""
+from django.conf import settings
+
+
+def _key(*parts: str) -> str:
+    return ":".join((settings.REDIS_PREFIX, *parts))
+
+
+# The HA pair.
+def pair_epoch(pair: str) -> str:
+    """The pair's epoch: raised by one at each takeover; fences every write."""
+    return _key("pair", pair, "epoch")
+
+
+def pair_lease(pair: str) -> str:
+    """Name of the instance that serves the pair; expires unless renewed."""
+    return _key("pair", pair, "lease")
+
+
+def pair_open_sessions(pair: str) -> str:
+    """Set of the ids of the pair's open chat sessions."""
+    return _key("pair", pair, "open")
+
+
+def pair_queue(pair: str) -> str:
+    """List of the ids of chat sessions waiting for an agent, oldest first."""
+    return _key("pair", pair, "queue")
+
+
+# One chat session.
+def session_meta(session_id: str) -> str:
+    """Hash: who takes part, status, token hash, assigned agent."""
+    return _key("session", session_id, "meta")
+
+
+def session_log(session_id: str) -> str:
+    """List of the session's events as JSON; event seq N is at index N-1."""
+    return _key("session", session_id, "log")
+
+
+def session_client_ids(session_id: str) -> str:
+    """Hash client_id -> seq, so that a re-sent message is stored once."""
+    return _key("session", session_id, "client-ids")

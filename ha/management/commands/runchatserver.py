@@ -1,0 +1,47 @@
+"""Run one chat server instance (daphne) for a configured application."""
+import daphne.server  # noqa: F401  (installs the asyncio reactor: must come first)
+
+import asyncio
+import logging
+
+from daphne.server import Server
+from django.core.management.base import BaseCommand, CommandError
+from twisted.internet import reactor
+
+from chat import service as chat_service
+from ha import runtime
+from ha.models import Application
+
+logger = logging.getLogger("ha")
+
+
+class Command(BaseCommand):
+    help = "Run the chat server instance of application NAME on its configured host and port."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("name", help="the application's name, e.g. chat-primary")
+
+    def handle(self, *args, name: str, **options) -> None:
+        try:
+            application = Application.objects.get(name=name)
+        except Application.DoesNotExist:
+            known = ", ".join(Application.objects.values_list("name", flat=True)) or "none"
+            raise CommandError(f"no application named {name!r} (configured: {known})") from None
+
+        instance = runtime.Instance(application, application.settings())
+        runtime.install(instance)
+        chat_service.install(chat_service.ChatService(instance))
+        from chatsite.asgi import application as asgi_application
+
+        tasks: list[asyncio.Task] = []
+        reactor.callWhenRunning(lambda: tasks.append(asyncio.ensure_future(instance.run())))
+        logger.info(
+            "%s: starting (configured %s of pair %s) on %s",
+            name, application.configured_role, application.pair, application.http_url,
+        )
+        Server(
+            asgi_application,
+            endpoints=[f"tcp:port={application.port}:interface={application.host}"],
+            signal_handlers=True,
+            verbosity=0,
+        ).run()

@@ -1,0 +1,165 @@
+"""Every configuration option, declared once: name, allowed values, default, help.
+
+Options live in the database per application, section ``settings`` (see
+ha.models.Option). The admin, the model's clean(), a running instance and the
+docs all read this table, so an option is added here and nowhere else.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+SECTION = "settings"
+
+
+class OptionError(ValueError):
+    """A value an option does not allow; the message names both."""
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    default: str
+    allowed: str
+    help: str
+    parse: Callable[[str], Any]
+
+    def clean(self, raw: str) -> Any:
+        try:
+            return self.parse(raw.strip())
+        except (ValueError, TypeError):
+            raise OptionError(
+                f"{self.name}: {raw!r} is not allowed; allowed values: {self.allowed}"
+            ) from None
+
+
+def _choice(*values: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw not in values:
+            raise ValueError(raw)
+        return raw
+
+    return parse
+
+
+def _integer(minimum: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if value < minimum:
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+def _positive_seconds(raw: str) -> float:
+    value = float(raw)
+    if not value > 0 or value == float("inf"):
+        raise ValueError(raw)
+    return value
+
+
+OPTIONS: dict[str, Option] = {
+    option.name: option
+    for option in (
+        # The seed's options, with its vendor's defaults.
+        Option(
+            "session-restoration-mode", "none", "none, simple",
+            "simple: a backup that takes over restores the open chat sessions; "
+            "none: they are closed with the reason not-restored.",
+            _choice("none", "simple"),
+        ),
+        Option(
+            "transcript-auto-save", "0", "0, 1, 2",
+            "0: save the transcript when the session ends; 1: also after each message; "
+            "2: as 1, and participants get ucs-save / ucs-save-fail notices.",
+            _choice("0", "1", "2"),
+        ),
+        Option(
+            "transcript-save-on-error", "continue", "continue, close",
+            "close: a save that fails for good ends the session without a final save; "
+            "continue: the chat goes on and the next save catches up.",
+            _choice("continue", "close"),
+        ),
+        Option(
+            "transcript-resend-attempts", "3", "an integer >= 0",
+            "How many times a save that failed with a recoverable error is tried again.",
+            _integer(0),
+        ),
+        Option(
+            "transcript-resend-delay", "1", "a number of seconds > 0",
+            "Seconds between those retries.",
+            _positive_seconds,
+        ),
+        Option(
+            "transcript-save-notices", "major", "none, major, all",
+            "Which notice events the saved transcript keeps: none; major (joined, left, "
+            "disconnected, reconnected); all.",
+            _choice("none", "major", "all"),
+        ),
+        # The project's own.
+        Option(
+            "max-message-length", "4096", "an integer >= 1",
+            "The longest message text a participant may send, in characters.",
+            _integer(1),
+        ),
+        Option(
+            "agent-capacity", "3", "an integer >= 1",
+            "How many chats one agent holds at once; more wait in the queue.",
+            _integer(1),
+        ),
+        Option(
+            "ha-lease-ttl-ms", "1500", "an integer >= 300",
+            "How long the primary's lease lasts unless renewed: a dead primary is "
+            "noticed by its backup at most this long after its last renewal.",
+            _integer(300),
+        ),
+        Option(
+            "ha-renew-interval-ms", "500", "an integer >= 50",
+            "How often the primary renews its lease and the backup looks at it; keep it "
+            "at most a third of ha-lease-ttl-ms so two renewals may fail before the lease lapses.",
+            _integer(50),
+        ),
+    )
+}
+
+
+def clean_value(name: str, raw: str) -> Any:
+    """Parse ``raw`` for option ``name``; OptionError says what is allowed."""
+    try:
+        option = OPTIONS[name]
+    except KeyError:
+        raise OptionError(
+            f"{name!r} is not a known option; known options: {', '.join(OPTIONS)}"
+        ) from None
+    return option.clean(raw)
+
+
+class Settings(Mapping[str, Any]):
+    """The parsed value of every option: the stored one, else the default.
+
+    A stored value that no longer parses (edited outside the admin) falls back
+    to the default rather than stopping a serving instance.
+    """
+
+    def __init__(self, stored: Mapping[str, str] | None = None) -> None:
+        self._values: dict[str, Any] = {}
+        for name, option in OPTIONS.items():
+            raw = (stored or {}).get(name)
+            try:
+                self._values[name] = option.clean(raw if raw is not None else option.default)
+            except OptionError:
+                self._values[name] = option.clean(option.default)
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Settings) and self._values == other._values

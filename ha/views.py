@@ -1,0 +1,28 @@
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from .runtime import current
+from .topology import topology
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok\n", content_type="text/plain")
+
+
+def readyz(request: HttpRequest) -> HttpResponse:
+    """200 only on the serving primary, so a load balancer routes to it alone."""
+    instance = current()
+    if instance is not None and instance.serving:
+        return HttpResponse(f"primary {instance.name} epoch {instance.epoch}\n", content_type="text/plain")
+    role = instance.role if instance else "no instance"
+    return HttpResponse(f"not serving ({role})\n", status=503, content_type="text/plain")
+
+
+async def topology_view(request: HttpRequest) -> HttpResponse:
+    instance = current()
+    if instance is None:
+        return JsonResponse({"error": "not a chat server instance"}, status=503)
+    response = JsonResponse(await topology(instance))
+    # The pages read it from the other member of the pair too.
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Cache-Control"] = "no-store"
+    return response

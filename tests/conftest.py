@@ -1,0 +1,135 @@
+"""Fixtures that start the real thing: Redis, chat server processes, agents.
+
+Every test run writes its Redis keys under its own prefix and its servers
+listen on free ports, so the suite runs beside a live ``make run``.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+from django.conf import settings
+from django.core.management import call_command
+from django.test import Client as HttpClient
+
+from chatsite import devredis
+from ha.models import Application, Option
+
+from .harness import ARTIFACTS, ROOT, Client, ServerProcess, child_env, free_port
+
+REDIS_PREFIX = f"test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    url = settings.REDIS_URL
+    embedded = devredis.start_embedded(url, ROOT / "var" / "redis-test")
+    settings.REDIS_PREFIX = REDIS_PREFIX
+    yield url
+    client = redis.Redis.from_url(url)
+    for key in client.scan_iter(f"{REDIS_PREFIX}:*", count=1000):
+        client.delete(key)
+    if embedded is not None:
+        embedded.terminate()
+        embedded.wait(10)
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url, decode_responses=True)
+
+
+@pytest.fixture
+def make_application(transactional_db) -> Callable[..., Application]:
+    """An application on a free port, in a pair of its own unless told."""
+
+    def make(name: str | None = None, *, pair: str | None = None, role: str = "primary",
+             **options: str) -> Application:
+        name = name or f"app-{uuid.uuid4().hex[:6]}"
+        application = Application.objects.create(
+            name=name, pair=pair or f"pair-{uuid.uuid4().hex[:6]}", configured_role=role,
+            host="127.0.0.1", port=free_port(),
+        )
+        for option, value in options.items():
+            Option.objects.create(application=application, name=option.replace("_", "-"), value=value)
+        return application
+
+    return make
+
+
+@pytest.fixture
+def start_server(redis_url: str, request) -> Iterator[Callable[[Application], ServerProcess]]:
+    """Start ``runchatserver`` for an application; every one is killed after the test."""
+    started: list[ServerProcess] = []
+
+    def start(application: Application, *, serving: bool = True) -> ServerProcess:
+        server = ServerProcess(
+            application.name, application.port, child_env(redis_url, REDIS_PREFIX),
+            ARTIFACTS / "logs" / f"{request.node.name}-{application.name}.log",
+        )
+        started.append(server)
+        server.start()
+        if serving:
+            server.wait_serving()
+        return server
+
+    yield start
+    for server in started:
+        server.kill()
+
+
+@pytest.fixture
+def server(make_application, start_server) -> ServerProcess:
+    """One serving chat server instance, alone in its pair."""
+    return start_server(make_application())
+
+
+@pytest.fixture
+def agent_cookie(transactional_db) -> Callable[[str], str]:
+    """Log an agent in (made with createagent) and give its session cookie."""
+
+    def login(username: str) -> str:
+        call_command("createagent", username, password="secret", name=username.title())
+        http = HttpClient()
+        assert http.login(username=username, password="secret")
+        return http.cookies["sessionid"].value
+
+    return login
+
+
+@pytest.fixture
+def clients() -> Iterator[list[Client]]:
+    opened: list[Client] = []
+    yield opened
+    for client in opened:
+        client.close()
+
+
+@pytest.fixture
+def customer(server: ServerProcess, clients: list[Client]) -> Callable[..., Client]:
+    """Open a customer socket and start a chat with the given nickname."""
+
+    def open_customer(nickname: str, subject: str = "") -> Client:
+        client = Client.open(f"{server.ws}/ws/chat/")
+        clients.append(client)
+        client.send(type="start", nickname=nickname, subject=subject)
+        client.started = client.until(type="started")
+        return client
+
+    return open_customer
+
+
+@pytest.fixture
+def agent(server: ServerProcess, clients: list[Client], agent_cookie) -> Callable[..., Client]:
+    """Open an agent socket, logged in, and make it available."""
+
+    def open_agent(username: str, ready: bool = True) -> Client:
+        client = Client.open(f"{server.ws}/ws/agent/", cookie=agent_cookie(username))
+        clients.append(client)
+        if ready:
+            client.send(type="ready")
+        return client
+
+    return open_agent
