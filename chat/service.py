@@ -14,12 +14,13 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from ha.runtime import Instance
 
 from . import assignment
-from .frames import CLOSE_NOT_PRIMARY, ErrorCode, Event, Out
+from .frames import CLOSE_NOT_PRIMARY, CloseReason, ErrorCode, Event, Notice, Out
 from .hub import Hub
 from .livelog import Fenced, LiveLog, OpenSet, Queue, Stored
 from .session import ChatError, ChatSession, Participant, Role, Status
@@ -56,6 +57,9 @@ class ChatService:
         self.connections: set[Connection] = set()
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._routing = asyncio.Lock()
+        # Called after each event is stored and sent, under the session's lock
+        # (transcripts.live uses it to schedule saves): keep them quick.
+        self.stored_hooks: list[Callable[[ChatSession, dict[str, Any]], Awaitable[None]]] = []
         instance.on_serve.append(self.serve)
         instance.on_stop_serving.append(self.stop_serving)
 
@@ -206,6 +210,28 @@ class ChatService:
             await self._store(session, event, **self._bookkeeping(event))
         await self.route()
 
+    # -- from outside a socket (the transcript worker, the HA driver) ---------
+
+    async def notice(self, session_id: str, notice: Notice, **fields: Any) -> None:
+        """Store a ``notice`` event in an open session and send it to everyone in it."""
+        session = self.sessions.get(session_id)
+        if session is None:
+            return
+        async with self._locks[session_id]:
+            if session.is_open:
+                await self._store(session, session.event(Event.NOTICE, notice=str(notice), **fields))
+
+    async def end(self, session_id: str, reason: CloseReason) -> None:
+        """Close an open session for ``reason``; every participant gets ``closed``."""
+        session = self.sessions.get(session_id)
+        if session is None:
+            return
+        async with self._locks[session_id]:
+            if session.is_open:
+                event = session.closing(reason)
+                await self._store(session, event, **self._bookkeeping(event))
+        await self.route()
+
     # -- routing --------------------------------------------------------------
 
     async def route(self) -> None:
@@ -263,6 +289,8 @@ class ChatService:
             await self.hub.publish(session.id, stored.event)
             if not session.is_open:
                 self.sessions.pop(session.id, None)
+            for hook in self.stored_hooks:
+                await hook(session, stored.event)
         return stored
 
     @staticmethod
