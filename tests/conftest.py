@@ -5,6 +5,7 @@ listen on free ports, so the suite runs beside a live ``make run``.
 """
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -20,6 +21,17 @@ from ha.models import Application, Option
 from .harness import ARTIFACTS, ROOT, Client, ServerProcess, child_env, free_port
 
 REDIS_PREFIX = f"test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings() -> None:
+    """A test database of this run's own, so that runs side by side never meet."""
+    db = settings.DATABASES["default"]
+    suffix = f"_{os.getpid()}"
+    if db["ENGINE"].endswith("sqlite3"):
+        db["TEST"]["NAME"] = str(settings.VAR_DIR / f"test-db{suffix}.sqlite3")
+    else:
+        db.setdefault("TEST", {})["NAME"] = f"test_{db['NAME']}{suffix}"
 
 
 @pytest.fixture(scope="session")
