@@ -1,0 +1,92 @@
+"""The chat session state machine, without Redis: commands check, apply folds."""
+import pytest
+
+from chat.assignment import AgentLoad, pick_agent
+from chat.session import ChatError, ChatSession, Participant, Status
+
+
+def stored(session: ChatSession, event: dict) -> dict:
+    """What the live log does: number the event; then the session folds it."""
+    event = {**event, "seq": session.last_seq + 1}
+    session.apply(event)
+    return event
+
+
+@pytest.fixture
+def session() -> ChatSession:
+    session, _ = ChatSession.open("s1", "pair", "Carol", "billing")
+    stored(session, session.joined(session.customer))
+    return session
+
+
+ALICE = Participant.agent(1, "Alice")
+BOB = Participant.agent(2, "Bob")
+
+
+def test_a_new_session_waits_for_an_agent_and_knows_its_token():
+    session, token = ChatSession.open("s1", "pair", "Carol", "")
+    assert session.status is Status.QUEUED
+    assert session.token_matches(token) and not session.token_matches(token + "x")
+    assert token not in str(session.facts())
+
+
+def test_an_agent_joining_makes_the_session_active(session):
+    stored(session, session.joined(ALICE))
+    assert session.status is Status.ACTIVE and session.agent == ALICE
+
+
+def test_only_participants_may_write(session):
+    with pytest.raises(ChatError) as refused:
+        session.message(BOB, "hi", "c1", 100)
+    assert refused.value.code == "not-yours"
+
+
+def test_a_message_over_the_limit_or_empty_is_refused(session):
+    with pytest.raises(ChatError) as refused:
+        session.message(session.customer, "x" * 11, "c1", 10)
+    assert refused.value.code == "too-long"
+    with pytest.raises(ChatError):
+        session.message(session.customer, "   ", "c1", 10)
+
+
+def test_a_customer_leaving_closes_and_nothing_more_is_accepted(session):
+    for event in session.leave(session.customer):
+        stored(session, event)
+    assert session.status is Status.CLOSED
+    with pytest.raises(ChatError) as refused:
+        session.message(session.customer, "hello?", "c1", 100)
+    assert refused.value.code == "session-closed"
+
+
+def test_an_agent_leaving_hands_the_chat_back_to_the_queue(session):
+    stored(session, session.joined(ALICE))
+    for event in session.leave(ALICE):
+        stored(session, event)
+    assert session.status is Status.QUEUED and session.agent is None
+
+
+def test_disconnect_and_reconnect_are_told_once_each(session):
+    event = stored(session, session.disconnected(session.customer))
+    assert event["type"] == "disconnected"
+    assert session.disconnected(session.customer) is None
+    assert stored(session, session.reconnected(session.customer))["type"] == "reconnected"
+    assert session.reconnected(session.customer) is None
+
+
+def test_a_session_rebuilt_from_its_log_is_the_same(session):
+    stored(session, session.joined(ALICE))
+    log = [stored(session, session.message(ALICE, f"m{n}", f"c{n}", 100)) for n in range(3)]
+    rebuilt = ChatSession.rebuild(session.id, session.facts(), [
+        {"type": "joined", "from": session.customer.id, "role": "customer", "nickname": "Carol", "seq": 1},
+        {"type": "joined", "from": ALICE.id, "role": "agent", "nickname": "Alice", "seq": 2},
+        *log,
+    ])
+    assert (rebuilt.status, rebuilt.agent, rebuilt.last_seq, rebuilt.connected) == (
+        session.status, session.agent, session.last_seq, session.connected
+    )
+
+
+def test_the_agent_with_fewest_chats_then_longest_ready_is_picked():
+    agents = [AgentLoad("a", 2, 1.0), AgentLoad("b", 1, 5.0), AgentLoad("c", 1, 3.0)]
+    assert pick_agent(agents, capacity=3) == "c"
+    assert pick_agent([AgentLoad("a", 3, 1.0)], capacity=3) is None
