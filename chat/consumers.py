@@ -39,7 +39,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.participant = None
         self.sessions = set()
-        instance = current()
+        self.instance = instance = current()
         await self.accept()
         if instance is None or not instance.serving:
             await self.send_json({"type": str(Out.NOT_PRIMARY), "primary": await self._primary_ws()})
@@ -57,6 +57,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.chats.disconnected(self)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.instance.serving:
+            # Lost the role, or handing it over: the client re-sends to the new primary.
+            await self.drop({"type": str(Out.NOT_PRIMARY)}, CLOSE_NOT_PRIMARY)
+            return
         try:
             frame = self._decode(text_data)
             handler = self.handlers.get(frame["type"])

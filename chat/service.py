@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from ha.models import Application
 from ha.runtime import Instance
 
 from . import assignment
@@ -26,6 +27,9 @@ from .livelog import Fenced, LiveLog, OpenSet, Queue, Stored
 from .session import ChatError, ChatSession, Participant, Role, Status
 
 logger = logging.getLogger(__name__)
+
+# How often the serving instance looks for participants who never came back.
+SWEEP_INTERVAL_S = 1.0
 
 
 class Connection(Protocol):
@@ -60,24 +64,53 @@ class ChatService:
         # Called after each event is stored and sent, under the session's lock
         # (transcripts.live uses it to schedule saves): keep them quick.
         self.stored_hooks: list[Callable[[ChatSession, dict[str, Any]], Awaitable[None]]] = []
-        instance.on_serve.append(self.serve)
-        instance.on_stop_serving.append(self.stop_serving)
+        instance.listener = self
 
-    # -- role changes ---------------------------------------------------------
+    # -- role changes (ha.runtime.RoleListener) -------------------------------
 
-    async def serve(self, epoch: int) -> None:
-        """Load the pair's open sessions from the live log before taking clients."""
+    async def serve(self, epoch: int, *, takeover: bool, previous: str) -> None:
+        """Take over the pair's open sessions from the live log before taking clients.
+
+        After a takeover, ``session-restoration-mode`` decides: ``simple`` restores
+        them (each participant that was connected is marked disconnected until it
+        resumes), ``none`` closes them. After a switchover they always carry on.
+        """
         started = time.monotonic()
-        self.sessions = {}
-        for session_id in await self.log.open_sessions():
+        self.sessions, self.agents = {}, {}
+        restore = not takeover or self.instance.settings["session-restoration-mode"] == "simple"
+        handled: list[str] = []
+        for session_id in sorted(await self.log.open_sessions()):
             session = await self._load(session_id)
-            if session is not None and session.is_open:
-                self.sessions[session_id] = session
+            if session is None or not session.is_open:
+                continue
+            async with self._locks[session_id]:
+                if restore:
+                    for who in (session.customer, session.agent):
+                        event = session.disconnected(who) if who is not None else None
+                        if event is not None:
+                            await self._store(session, event)
+                else:
+                    event = session.closing(CloseReason.NOT_RESTORED)
+                    await self._store(session, event, **self._bookkeeping(event))
+            handled.append(session_id)
         logger.info(
-            "pair %s epoch %d: loaded %d open sessions in %d ms: %s",
-            self.instance.pair, epoch, len(self.sessions),
-            (time.monotonic() - started) * 1000, ", ".join(sorted(self.sessions)) or "none",
+            "%s pair %s at epoch %d: %s %d sessions from the live log%s in %d ms: %s",
+            "took over" if takeover else "switched over to us:", self.instance.pair, epoch,
+            "restored" if restore else "closed (session-restoration-mode none)", len(handled),
+            f" of {previous}" if previous else "", (time.monotonic() - started) * 1000,
+            ", ".join(handled) or "none",
         )
+
+    async def drain(self, new_primary: Application | None) -> None:
+        """Before a switchover: finish what is in flight, tell every open session."""
+        address = new_primary.ws_url if new_primary is not None else None
+        for session_id in sorted(self.sessions):
+            async with self._locks[session_id]:
+                session = self.sessions.get(session_id)
+                if session is not None and session.is_open:
+                    await self._store(session, session.event(
+                        Event.NOTICE, notice=str(Notice.SWITCHOVER), primary=address
+                    ))
 
     async def stop_serving(self) -> None:
         """Close every socket with not-primary: after this, nothing is written."""
@@ -87,6 +120,37 @@ class ChatService:
         self.connections.clear()
         self.sessions.clear()
         self.agents.clear()
+
+    async def run(self) -> None:
+        """Background work of a serving instance: participants who never came back."""
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+            if not self.instance.serving:
+                continue
+            try:
+                await self.sweep(time.time())
+            except asyncio.CancelledError:
+                raise
+            except ChatError:
+                continue  # fenced: the role is being given up
+            except Exception:
+                logger.exception("sweeping for gone participants failed")
+
+    async def sweep(self, now: float) -> None:
+        """Take participants away longer than ``participant-return-timeout`` as having left."""
+        timeout = self.instance.settings["participant-return-timeout"]
+        freed = False
+        for session in list(self.sessions.values()):
+            async with self._locks[session.id]:
+                for who in session.gone(now, timeout):
+                    if not session.is_open:
+                        break
+                    logger.info("session %s: %s %s did not come back within %s s", session.id, who.role, who.id, timeout)
+                    for event in session.leave(who):
+                        await self._store(session, event, **self._bookkeeping(event))
+                    freed = freed or who.role is Role.AGENT
+        if freed:
+            await self.route()
 
     # -- connections ----------------------------------------------------------
 

@@ -81,6 +81,7 @@ class ChatSession:
     agent: Participant | None = None
     last_seq: int = 0
     connected: set[str] = field(default_factory=set)
+    away_since: dict[str, float] = field(default_factory=dict)  # participant id -> unix time
 
     # -- creation and persistence of the first facts ------------------------
 
@@ -130,6 +131,13 @@ class ChatSession:
     @property
     def is_open(self) -> bool:
         return self.status is not Status.CLOSED
+
+    def gone(self, now: float, timeout_s: float) -> list[Participant]:
+        """Participants away for longer than ``timeout_s``: to be taken as having left."""
+        return [
+            who for pid, since in self.away_since.items()
+            if now - since > timeout_s and (who := self.participant(pid)) is not None
+        ]
 
     # -- commands: check, return events to store ------------------------------
 
@@ -208,6 +216,8 @@ class ChatSession:
         self.last_seq = event["seq"]
         kind = event["type"]
         who = event.get("from")
+        if kind in (Event.JOINED, Event.RECONNECTED, Event.LEFT):
+            self.away_since.pop(who, None)
         if kind == Event.JOINED:
             self.connected.add(who)
             if event["role"] == Role.AGENT:
@@ -217,6 +227,7 @@ class ChatSession:
             self.connected.add(who)
         elif kind == Event.DISCONNECTED:
             self.connected.discard(who)
+            self.away_since[who] = datetime.fromisoformat(event["at"]).timestamp()
         elif kind == Event.LEFT:
             self.connected.discard(who)
             if event["role"] == Role.AGENT and self.status is Status.ACTIVE:

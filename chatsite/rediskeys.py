@@ -21,6 +21,26 @@ def pair_lease(pair: str) -> str:
     return _key("pair", pair, "lease")
 
 
+def pair_last_primary(pair: str) -> str:
+    """Name of the instance that last claimed the lease (kept, unlike the lease)."""
+    return _key("pair", pair, "last-primary")
+
+
+def pair_handover(pair: str) -> str:
+    """Set by a switchover: names the backup the lease was handed to, until it adopts it."""
+    return _key("pair", pair, "handover")
+
+
+def pair_switchover(pair: str) -> str:
+    """An operator's switchover request (ha_switchover): names the target backup."""
+    return _key("pair", pair, "switchover")
+
+
+def instance_alive(pair: str, name: str) -> str:
+    """Present while instance ``name`` of ``pair`` runs; expires with the lease TTL."""
+    return _key("pair", pair, "alive", name)
+
+
 def pair_open_sessions(pair: str) -> str:
     """Set of the ids of the pair's open chat sessions."""
     return _key("pair", pair, "open")

@@ -68,7 +68,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}  # a file: servers under test share it
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -120,3 +120,5 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
     },
 }
+
+BENCH_BASELINE = envbool("BENCH_BASELINE", False)

@@ -110,6 +110,12 @@ OPTIONS: dict[str, Option] = {
             _integer(1),
         ),
         Option(
+            "participant-return-timeout", "60", "a number of seconds > 0",
+            "How long a disconnected participant (a dropped socket, a failover) may take to come "
+            "back before it is taken to have left; a chat whose customer left is closed.",
+            _positive_seconds,
+        ),
+        Option(
             "ha-lease-ttl-ms", "1500", "an integer >= 300",
             "How long the primary's lease lasts unless renewed: a dead primary is "
             "noticed by its backup at most this long after its last renewal.",

@@ -1,15 +1,26 @@
 """This process's chat server instance: drives the role machine from the lease.
 
 Two loops run beside daphne on its event loop: the lease loop (renew while
-primary, watch and claim while backup) and the options loop (re-read the
-application's options so a change in the admin applies without a restart).
+primary, watch and claim while backup, hand over on a switchover request) and
+the options loop (re-read the application's options so a change made in the
+admin applies without a restart).
+
+Why the timings are safe (defaults: lease 1500 ms, renewal every 500 ms):
+the primary counts its lease from the moment it *sent* the renewal, so by its
+own clock the lease ends no later than Redis lets the key expire; it stops
+serving at that moment even if Redis does not answer. A backup can claim only
+after Redis expired the key, so the two never both serve. Two renewals may be
+lost before the lease lapses, and a dead primary is replaced within
+lease + one interval (about 2 s). The epoch fence in the live log covers what
+clocks cannot: a primary paused past its lease (SIGSTOP, a long GC) that wakes
+up and writes is refused, because the pair's epoch moved on.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import redis.asyncio as redis
 from django.conf import settings
@@ -26,6 +37,16 @@ logger = logging.getLogger("ha")
 STARTUP_GRACE_LEASES = 2
 
 
+class RoleListener(Protocol):
+    """What the chat service does when the role changes (chat.service.ChatService)."""
+
+    async def serve(self, epoch: int, *, takeover: bool, previous: str) -> None: ...
+
+    async def drain(self, new_primary: Application | None) -> None: ...
+
+    async def stop_serving(self) -> None: ...
+
+
 class Instance:
     def __init__(self, application: Application, settings_: options.Settings) -> None:
         self.application = application
@@ -37,8 +58,7 @@ class Instance:
         )
         self.redis = redis.Redis.from_url(settings.REDIS_URL)
         self.lease = Lease(self.redis, self.pair, self.name)
-        self.on_serve: list[Callable[[int], Awaitable[None]]] = []
-        self.on_stop_serving: list[Callable[[], Awaitable[None]]] = []
+        self.listener: RoleListener | None = None
         self._started = time.monotonic()
         self._lease_valid_until = 0.0
 
@@ -68,53 +88,82 @@ class Instance:
                 raise
             except Exception:
                 logger.exception("%s: lease check failed (role %s, epoch %d)", self.name, self.role, self.epoch)
-                if self.machine.serving and time.monotonic() >= self._lease_valid_until:
+                if self.machine.holds_lease and time.monotonic() >= self._lease_valid_until:
                     await self._act(self.machine.lease_lost(), "its lease lapsed while Redis did not answer")
             await asyncio.sleep(self.settings["ha-renew-interval-ms"] / 1000)
 
     async def _lease_tick(self) -> None:
         ttl_ms = self.settings["ha-lease-ttl-ms"]
         asked = time.monotonic()
-        if self.machine.serving:
-            if await self.lease.renew(self.epoch, ttl_ms):
-                self._lease_valid_until = asked + ttl_ms / 1000
-            else:
+        await self.lease.heartbeat(ttl_ms)
+        if self.machine.holds_lease:
+            if not await self.lease.renew(self.epoch, ttl_ms):
                 await self._act(self.machine.lease_lost(), "another instance holds the lease")
+                return
+            self._lease_valid_until = asked + ttl_ms / 1000
+            target = await self.lease.switchover_target()
+            if target is not None:
+                await self._switch_over(target, ttl_ms)
             return
-        since_start = time.monotonic() - self._started
-        if self.machine.may_claim(since_start, STARTUP_GRACE_LEASES * ttl_ms / 1000):
-            epoch = await self.lease.claim(ttl_ms)
-            if epoch is not None:
+
+        epoch = await self.lease.adopt(ttl_ms)
+        if epoch is not None:
+            self._lease_valid_until = asked + ttl_ms / 1000
+            await self._act(self.machine.lease_handed_to_us(epoch), "the primary handed over (switchover)")
+            return
+        if self.machine.may_claim(time.monotonic() - self._started, STARTUP_GRACE_LEASES * ttl_ms / 1000):
+            claimed = await self.lease.claim(ttl_ms)
+            if claimed is not None:
                 self._lease_valid_until = asked + ttl_ms / 1000
-                await self._act(self.machine.lease_won(epoch), "it claimed the free lease")
+                epoch, previous = claimed
+                why = f"took over from {previous}, whose lease lapsed" if previous else "first primary of the pair"
+                await self._act(self.machine.lease_won(epoch), why, previous=previous)
                 return
         holder = await self.lease.holder()
         if holder is not None and holder != self.name:
-            before = self.role
+            if self.role is Role.STARTING:
+                logger.info("%s: backup of pair %s at epoch %d: %s is primary",
+                            self.name, self.pair, await self.lease.epoch(), holder)
             await self._act(self.machine.lease_held_by_other(), f"{holder} serves the pair")
-            if before is Role.STARTING:
-                logger.info("%s: starting as backup of pair %s: %s is primary", self.name, self.pair, holder)
         else:
             self.machine.lease_free()
 
+    async def _switch_over(self, target: str, ttl_ms: int) -> None:
+        await self.lease.clear_switchover()
+        if target == self.name:
+            return
+        new_primary = await Application.objects.filter(name=target, pair=self.pair).afirst()
+        if new_primary is None:
+            logger.warning("%s: switchover to %s refused: not a member of pair %s", self.name, target, self.pair)
+            return
+        logger.info("%s: switching pair %s over to %s", self.name, self.pair, target)
+        await self._act(self.machine.switchover_asked(), "an operator asked", new_primary=new_primary)
+        new_epoch = await self.lease.hand_over(self.epoch, target, ttl_ms)
+        why = f"handed the lease to {target} at epoch {new_epoch}" if new_epoch else "the lease was no longer ours"
+        await self._act(self.machine.handed_over(), why)
+
     async def fenced(self, pair_epoch: int) -> None:
         """A write was refused because the pair moved past our epoch: stop at once."""
-        if self.machine.serving:
+        if self.machine.holds_lease:
             await self._act(self.machine.lease_lost(), f"the pair is at epoch {pair_epoch}")
 
-    async def _act(self, actions: list[Action], why: str) -> None:
+    async def _act(self, actions: list[Action], why: str, *, previous: str = "",
+                   new_primary: Application | None = None) -> None:
         for action in actions:
-            if action is Action.SERVE:
-                logger.info("%s: primary of pair %s at epoch %d: %s", self.name, self.pair, self.epoch, why)
-                for callback in self.on_serve:
-                    await callback(self.epoch)
+            if action in (Action.RESTORE_AND_SERVE, Action.RESUME_AND_SERVE):
+                logger.info("%s: now primary of pair %s at epoch %d: %s", self.name, self.pair, self.epoch, why)
+                if self.listener is not None:
+                    await self.listener.serve(
+                        self.epoch, takeover=action is Action.RESTORE_AND_SERVE, previous=previous
+                    )
+            elif action is Action.DRAIN:
+                if self.listener is not None:
+                    await self.listener.drain(new_primary)
             elif action is Action.STOP_SERVING:
-                logger.warning(
-                    "%s: lost the primary role of pair %s at epoch %d (%s); now backup",
-                    self.name, self.pair, self.epoch, why,
-                )
-                for callback in self.on_stop_serving:
-                    await callback()
+                logger.warning("%s: no longer primary of pair %s after epoch %d (%s); now backup",
+                               self.name, self.pair, self.epoch, why)
+                if self.listener is not None:
+                    await self.listener.stop_serving()
 
     # -- options --------------------------------------------------------------
 
@@ -130,10 +179,8 @@ class Instance:
                 continue
             if fresh != self.settings:
                 changed = [name for name in fresh if fresh[name] != self.settings[name]]
-                logger.info(
-                    "%s: options changed: %s", self.name,
-                    ", ".join(f"{name}={fresh[name]}" for name in changed),
-                )
+                logger.info("%s: options changed: %s", self.name,
+                            ", ".join(f"{name}={fresh[name]}" for name in changed))
                 self.settings = fresh
 
 

@@ -30,11 +30,14 @@ class Command(BaseCommand):
 
         instance = runtime.Instance(application, application.settings())
         runtime.install(instance)
-        chat_service.install(chat_service.ChatService(instance))
+        chats = chat_service.ChatService(instance)
+        chat_service.install(chats)
         from chatsite.asgi import application as asgi_application
 
         tasks: list[asyncio.Task] = []
-        reactor.callWhenRunning(lambda: tasks.append(asyncio.ensure_future(instance.run())))
+        reactor.callWhenRunning(lambda: tasks.extend(
+            asyncio.ensure_future(loop) for loop in (instance.run(), chats.run())
+        ))
         logger.info(
             "%s: starting (configured %s of pair %s) on %s",
             name, application.configured_role, application.pair, application.http_url,
