@@ -1,0 +1,227 @@
+// The agent desktop: availability, one panel per assigned chat, and the same
+// failover as the customer page (connection.js) with every chat resumed.
+import { Connection, newClientId, serverText, stateText, store } from "./connection.js";
+import {
+  KEPT_EVENTS, Sequencer, TypingLine, TypingSender, appendScrolled, closeReasonText, eventItem, pendingItem,
+} from "./transcript.js";
+
+const KEY = "chat.agent";
+const $ = (selector) => document.querySelector(selector);
+
+const ui = {
+  status: $("#status"),
+  server: $("#server"),
+  epoch: $("#epoch"),
+  available: $("#available"),
+  chats: $("#chats"),
+  noChats: $("#no-chats"),
+  error: $("#error"),
+  template: $("#chat-panel"),
+};
+
+// {available, chats: {session_id: {customer, subject, participant_id, events, ended}}}
+const state = store.load(KEY, { available: false, chats: {} });
+// session_id -> {panel, sequencer, typing, typingSender, nodes}
+const panels = new Map();
+
+const conn = new Connection({
+  path: "/ws/agent/",
+  key: KEY,
+  hello() {
+    const frames = [];
+    const sessions = {};
+    for (const [id, chat] of Object.entries(state.chats)) {
+      if (!chat.ended) sessions[id] = panels.get(id).sequencer.last;
+    }
+    if (Object.keys(sessions).length) frames.push({ type: "resume", sessions });
+    // A new primary knows nothing of this agent's availability: say it again.
+    if (state.available) frames.push({ type: "ready", available: true });
+    return frames;
+  },
+  onFrame: receive,
+  onState(connState, detail) {
+    ui.status.dataset.state = connState;
+    ui.status.textContent = stateText(connState, detail);
+    if (connState === "open") ui.server.textContent = serverText({ url: detail.url });
+  },
+  onServer(server) {
+    ui.server.textContent = serverText(server);
+    if (server.epoch !== null) ui.epoch.textContent = String(server.epoch);
+  },
+});
+
+function save() {
+  store.save(KEY, state);
+}
+
+function receive(frame) {
+  switch (frame.type) {
+    case "assigned":
+      assigned(frame);
+      break;
+    case "resumed":
+      if (frame.epoch !== undefined) ui.epoch.textContent = String(frame.epoch);
+      break;
+    case "typing": {
+      const entry = panels.get(frame.session_id);
+      const chat = state.chats[frame.session_id];
+      if (entry && frame.from !== chat.participant_id) entry.typing.set(chat.customer.nickname, frame.state);
+      break;
+    }
+    case "error":
+      error(frame);
+      break;
+    default:
+      if ("seq" in frame && panels.has(frame.session_id)) panels.get(frame.session_id).sequencer.push(frame);
+  }
+}
+
+function error(frame) {
+  // A chat the new primary does not give back (closed meanwhile, or not restored).
+  if (frame.code === "not-yours") {
+    for (const [id, chat] of Object.entries(state.chats)) {
+      if (!chat.ended && frame.message.includes(id)) {
+        finish(id, "This chat is no longer yours.");
+        return;
+      }
+    }
+  }
+  ui.error.textContent = frame.message;
+  ui.error.hidden = false;
+  setTimeout(() => { ui.error.hidden = true; }, 6000);
+}
+
+function assigned(frame) {
+  let chat = state.chats[frame.session_id];
+  if (!chat) {
+    chat = {
+      customer: frame.customer, subject: frame.subject ?? "", participant_id: frame.participant_id,
+      events: [], ended: false,
+    };
+    state.chats[frame.session_id] = chat;
+  } else {
+    chat.ended = false;
+  }
+  save();
+  const entry = panels.get(frame.session_id) ?? addPanel(frame.session_id);
+  setEnded(frame.session_id, null);
+  entry.nodes.input.focus();
+}
+
+function addPanel(id) {
+  const chat = state.chats[id];
+  const panel = ui.template.content.firstElementChild.cloneNode(true);
+  panel.dataset.session = id;
+  const nodes = {
+    transcript: panel.querySelector(".transcript"),
+    outbox: panel.querySelector(".outbox"),
+    form: panel.querySelector("form.reply"),
+    input: panel.querySelector("form.reply input"),
+    ended: panel.querySelector(".ended"),
+    close: panel.querySelector(".close-chat"),
+    leave: panel.querySelector(".leave-chat"),
+    dismiss: panel.querySelector(".dismiss"),
+  };
+  panel.querySelector(".customer").textContent = chat.customer?.nickname ?? "Customer";
+  panel.querySelector(".subject").textContent = chat.subject || "No subject";
+  const lastSeq = chat.events.length ? chat.events[chat.events.length - 1].seq : 0;
+  const entry = {
+    panel,
+    nodes,
+    typing: new TypingLine(panel.querySelector(".typing")),
+    typingSender: new TypingSender((typingState) => conn.send({ type: "typing", session_id: id, state: typingState })),
+    sequencer: new Sequencer(lastSeq, (event) => show(id, event), () => conn.reconnectNow()),
+  };
+  panels.set(id, entry);
+  for (const event of chat.events) nodes.transcript.append(eventItem(event, chat.participant_id));
+
+  nodes.input.addEventListener("input", () => entry.typingSender.input());
+  nodes.form.addEventListener("submit", (submit) => {
+    submit.preventDefault();
+    const text = nodes.input.value;
+    if (!text.trim() || chat.ended) return;
+    entry.typingSender.stop();
+    conn.sendReliably({ type: "message", session_id: id, text, client_id: newClientId() });
+    drawOutbox(id);
+    nodes.input.value = "";
+    nodes.input.focus();
+  });
+  nodes.close.addEventListener("click", () => command({ type: "close", session_id: id }));
+  nodes.leave.addEventListener("click", () => command({ type: "leave", session_id: id }));
+  nodes.dismiss.addEventListener("click", () => {
+    delete state.chats[id];
+    save();
+    panels.delete(id);
+    panel.remove();
+    ui.noChats.hidden = panels.size > 0;
+  });
+  ui.chats.append(panel);
+  ui.noChats.hidden = true;
+  drawOutbox(id);
+  const scroller = panel.querySelector(".scroll");
+  scroller.scrollTop = scroller.scrollHeight;
+  return entry;
+}
+
+function command(frame) {
+  if (!conn.send(frame)) error({ code: "offline", message: "Not connected: try again in a moment." });
+}
+
+function show(id, event) {
+  const chat = state.chats[id];
+  const entry = panels.get(id);
+  appendScrolled(entry.nodes.transcript, eventItem(event, chat.participant_id));
+  chat.events.push(event);
+  if (chat.events.length > KEPT_EVENTS) chat.events.splice(0, chat.events.length - KEPT_EVENTS);
+  if (event.type === "message") {
+    conn.ack(event.client_id);
+    drawOutbox(id);
+    if (event.from !== chat.participant_id) entry.typing.set("", false);
+  }
+  if (event.type === "closed") {
+    finish(id, `Chat closed: ${closeReasonText(event.reason)}.`);
+  } else if (event.type === "left" && event.from === chat.participant_id) {
+    finish(id, "You left this chat; it went back to the queue.");
+  }
+  save();
+}
+
+function drawOutbox(id) {
+  const pending = conn.pending().filter((frame) => frame.session_id === id);
+  panels.get(id).nodes.outbox.replaceChildren(...pending.map(pendingItem));
+}
+
+function finish(id, text) {
+  state.chats[id].ended = text;
+  for (const frame of conn.pending()) if (frame.session_id === id) conn.ack(frame.client_id);
+  drawOutbox(id);
+  save();
+  setEnded(id, text);
+}
+
+function setEnded(id, text) {
+  const { nodes, typing } = panels.get(id);
+  const ended = Boolean(text);
+  nodes.form.hidden = ended;
+  nodes.close.hidden = ended;
+  nodes.leave.hidden = ended;
+  nodes.dismiss.hidden = !ended;
+  nodes.ended.hidden = !ended;
+  nodes.ended.textContent = text ?? "";
+  panels.get(id).panel.classList.toggle("is-ended", ended);
+  if (ended) typing.set("", false);
+}
+
+ui.available.checked = state.available;
+ui.available.addEventListener("change", () => {
+  state.available = ui.available.checked;
+  save();
+  conn.send({ type: "ready", available: state.available });
+});
+
+for (const [id, chat] of Object.entries(state.chats)) {
+  addPanel(id);
+  setEnded(id, chat.ended || null);
+}
+ui.noChats.hidden = panels.size > 0;
+conn.start();

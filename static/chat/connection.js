@@ -1,0 +1,288 @@
+// The one place where both pages keep a websocket to whichever instance of
+// the pair serves: reconnect with backoff, follow a backup's `not-primary`
+// hint, learn the pair from /api/ha/topology, and re-send unacknowledged
+// messages (each has a client_id; the server stores a re-send once).
+//
+// A page gives:
+//   hello()        the frames that (re-)attach it, sent first on every open
+//                  (`start` or `resume`, then `ready` for an agent);
+//   onFrame(f)     every frame but `not-primary`, which is handled here;
+//   onState(s, d)  "connecting" | "open" | "waiting" | "stopped" (d: details);
+//   onServer(s)    {url, name, role, epoch} of the instance it is on.
+
+// The first retry is quick (a blip); then doubling up to a cap that stays
+// well under the lease length, so a taken-over pair is found within a couple
+// of seconds of its new primary serving.
+const BACKOFF_FIRST_MS = 250;
+const BACKOFF_MAX_MS = 2000;
+// A backup names the primary: go there at once, unless it named itself or
+// the server we just left (a stale hint), which falls back to the backoff.
+const HINT_DELAY_MS = 50;
+// A socket that stayed open this long was a real primary: retries start over.
+const STABLE_AFTER_MS = 1000;
+
+export const CLOSE_NOT_PRIMARY = 4010;
+
+/** sessionStorage as JSON; a full or disabled storage only loses the resume. */
+export const store = {
+  load(key, fallback) {
+    try {
+      const raw = sessionStorage.getItem(key);
+      return raw === null ? fallback : JSON.parse(raw);
+    } catch {
+      return fallback;
+    }
+  },
+  save(key, value) {
+    try {
+      sessionStorage.setItem(key, JSON.stringify(value));
+    } catch {
+      /* private mode or quota: the chat goes on, a reload will not resume it */
+    }
+  },
+  drop(key) {
+    try {
+      sessionStorage.removeItem(key);
+    } catch {
+      /* as above */
+    }
+  },
+};
+
+export function pageWsBase() {
+  return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}`;
+}
+
+function httpBase(wsBase) {
+  return wsBase.replace(/^ws/, "http");
+}
+
+export function backoffMs(attempt) {
+  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** attempt);
+  return Math.round(base * (0.8 + Math.random() * 0.4)); // jitter: clients do not reconnect in step
+}
+
+export function newClientId() {
+  if (globalThis.crypto?.randomUUID) return crypto.randomUUID();
+  // crypto.randomUUID needs a secure context; plain http on a LAN address is not one.
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+export class Connection {
+  constructor({ path, key, hello, onFrame, onState = () => {}, onServer = () => {} }) {
+    this.path = path;
+    this.key = key;
+    this.hello = hello;
+    this.onFrame = onFrame;
+    this.onState = onState;
+    this.onServer = onServer;
+    const servers = store.load(`${key}.servers`, {});
+    this.primary = servers.primary || pageWsBase();
+    this.backup = servers.backup || null;
+    // client_id -> frame, oldest first (a Map keeps insertion order).
+    this.outbox = new Map(store.load(`${key}.outbox`, []));
+    this.ws = null;
+    this.url = null;
+    this.attempt = 0;
+    this.hint = null;
+    this.running = false;
+    this.retryTimer = null;
+    this.stableTimer = null;
+  }
+
+  /** Connect, and keep connecting until stop(). */
+  start() {
+    if (this.running) return;
+    this.running = true;
+    this.learnTopology(httpBase(pageWsBase()));
+    this.connect();
+  }
+
+  stop() {
+    this.running = false;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.stableTimer);
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) ws.close(1000);
+    this.onState("stopped");
+  }
+
+  get isOpen() {
+    return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** Send now if connected; an ephemeral frame (typing) is simply lost otherwise. */
+  send(frame) {
+    if (!this.isOpen) return false;
+    this.ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  /** Send a frame with a client_id until its event comes back (see ack). */
+  sendReliably(frame) {
+    this.outbox.set(frame.client_id, frame);
+    this.saveOutbox();
+    this.send(frame);
+  }
+
+  /** The event of this client_id came back: the server has it. */
+  ack(clientId) {
+    if (clientId && this.outbox.delete(clientId)) this.saveOutbox();
+  }
+
+  pending() {
+    return [...this.outbox.values()];
+  }
+
+  clearOutbox() {
+    this.outbox.clear();
+    this.saveOutbox();
+  }
+
+  /** Drop the socket and resume on a fresh one (a gap in seq that did not fill). */
+  reconnectNow() {
+    if (this.ws) this.ws.close(1000);
+  }
+
+  saveOutbox() {
+    store.save(`${this.key}.outbox`, [...this.outbox]);
+  }
+
+  saveServers() {
+    store.save(`${this.key}.servers`, { primary: this.primary, backup: this.backup });
+  }
+
+  candidates() {
+    return [...new Set([this.primary, this.backup, pageWsBase()].filter(Boolean))];
+  }
+
+  nextUrl() {
+    if (this.hint) {
+      const hint = this.hint;
+      this.hint = null;
+      return hint;
+    }
+    // The primary we knew first, then the others in turn: whichever serves.
+    const list = this.candidates();
+    return list[this.attempt % list.length];
+  }
+
+  connect() {
+    const url = this.nextUrl();
+    this.url = url;
+    this.onState("connecting", { url, attempt: this.attempt });
+    let ws;
+    try {
+      ws = new WebSocket(url + this.path);
+    } catch {
+      this.retry(url, 1006, null);
+      return;
+    }
+    this.ws = ws;
+    let hint = null;
+    ws.onopen = () => {
+      if (this.ws !== ws) return;
+      for (const frame of this.hello()) ws.send(JSON.stringify(frame));
+      for (const frame of this.outbox.values()) ws.send(JSON.stringify(frame));
+      this.stableTimer = setTimeout(() => {
+        this.attempt = 0;
+        if (this.primary !== url) {
+          // Whoever keeps us is the primary now; the one we knew is the backup.
+          this.backup = this.primary;
+          this.primary = url;
+          this.saveServers();
+        }
+      }, STABLE_AFTER_MS);
+      this.onState("open", { url });
+      this.learnTopology(httpBase(url), url);
+    };
+    ws.onmessage = (message) => {
+      if (this.ws !== ws) return;
+      let frame;
+      try {
+        frame = JSON.parse(message.data);
+      } catch {
+        return;
+      }
+      if (frame.type === "not-primary") {
+        hint = frame.primary || null;
+        return;
+      }
+      this.onFrame(frame);
+    };
+    ws.onclose = (event) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.retry(url, event.code, hint);
+    };
+  }
+
+  retry(url, code, hint) {
+    clearTimeout(this.stableTimer);
+    if (!this.running) return;
+    let delay;
+    if (code === CLOSE_NOT_PRIMARY && hint && hint !== url) {
+      this.hint = hint;
+      if (!this.candidates().includes(hint)) this.backup = hint;
+      delay = HINT_DELAY_MS;
+    } else {
+      delay = backoffMs(this.attempt);
+    }
+    this.attempt += 1;
+    this.onState("waiting", { url, code, delay, attempt: this.attempt, notPrimary: code === CLOSE_NOT_PRIMARY });
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  /** Read the pair from an instance: names, epoch, and the backup to try. */
+  async learnTopology(http, connectedUrl = null) {
+    let topology;
+    try {
+      const response = await fetch(`${http}/api/ha/topology`, { cache: "no-store" });
+      if (!response.ok) return;
+      topology = await response.json();
+    } catch {
+      return;
+    }
+    if (topology.primary?.ws) this.primary = topology.primary.ws;
+    if (topology.backup?.ws) this.backup = topology.backup.ws;
+    this.saveServers();
+    if (connectedUrl !== null && this.url === connectedUrl && this.isOpen) {
+      this.onServer({
+        url: connectedUrl,
+        name: topology.self?.name ?? null,
+        role: topology.self?.role ?? null,
+        epoch: topology.epoch ?? null,
+      });
+    }
+  }
+}
+
+function hostOf(url) {
+  return url ? url.replace(/^wss?:\/\//, "") : "";
+}
+
+/** Words for the status line, from onState's arguments. */
+export function stateText(state, detail = {}) {
+  switch (state) {
+    case "connecting":
+      return `Connecting to ${hostOf(detail.url)}…`;
+    case "open":
+      return "Connected";
+    case "waiting":
+      if (detail.notPrimary) return `${hostOf(detail.url)} is not serving; trying again…`;
+      return `Connection lost; retrying in ${(detail.delay / 1000).toFixed(1)} s`;
+    case "stopped":
+      return "Not connected";
+    default:
+      return state;
+  }
+}
+
+export function serverText(server) {
+  return server.name ? `${server.name} (${hostOf(server.url)})` : hostOf(server.url);
+}
