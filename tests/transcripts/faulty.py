@@ -1,0 +1,36 @@
+"""A transcript store that fails on purpose, for the worker of a test (TRANSCRIPT_STORE).
+
+Its faults come from the worker's environment: FAULTY_STORE_FAILS writes fail
+with FAULTY_STORE_ERROR (``unavailable`` or ``refused``), then writes go to the
+database. Each write attempt is one JSON line in FAULTY_STORE_LOG, so that the
+test sees how many tries there were and when. Meant for a worker with one
+process (--concurrency 1): the count is the log's length.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from transcripts.store import Batch, DatabaseStore, Refused, Unavailable
+
+ERRORS = {"unavailable": Unavailable, "refused": Refused}
+
+
+class FaultyStore(DatabaseStore):
+    def write(self, batch: Batch) -> int:
+        log = Path(os.environ["FAULTY_STORE_LOG"])
+        tried = len(log.read_text().splitlines()) if log.exists() else 0
+        fails = tried < int(os.environ.get("FAULTY_STORE_FAILS", "0"))
+        with log.open("a") as out:
+            out.write(json.dumps({"at": time.time(), "upto": batch.upto, "failed": fails}) + "\n")
+        if fails:
+            kind = os.environ.get("FAULTY_STORE_ERROR", "unavailable")
+            raise ERRORS[kind](f"fault {tried + 1} of the test")
+        return super().write(batch)
+
+
+def attempts(log: Path) -> list[dict]:
+    """What the store of a test's worker was asked, in order."""
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []

@@ -1,0 +1,76 @@
+"""One save: the events of a session that the store lacks, from the live log to the store.
+
+Runs on a Celery worker (transcripts.tasks). It reads the pair's live log and
+never writes it: the chat servers own the log, the worker owns the store.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+import redis.asyncio as redis
+from django.conf import settings
+
+from chat.frames import Event
+from chat.livelog import LiveLog
+
+from .policy import keeps
+from .store import Batch, Unavailable, get_store
+
+logger = logging.getLogger(__name__)
+
+
+def save(session_id: str, pair: str, notices: str) -> int:
+    """Save what the store lacks of session ``session_id``; the highest seq it now holds.
+
+    Raises store.Unavailable or store.Refused when the save did not happen.
+    """
+    store = get_store()
+    after = store.saved_seq(session_id)
+    facts, events = asyncio.run(_read(pair, session_id, after))
+    if not facts:
+        logger.warning("session %s: nothing to save, the live log of pair %s has no such session",
+                       session_id, pair)
+        return after
+    if not events:
+        return after
+    saved = store.write(batch(session_id, facts, events, after, notices))
+    logger.info("session %s: saved events %d to %d", session_id, after + 1, saved)
+    return saved
+
+
+async def _read(pair: str, session_id: str, after: int) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        log = LiveLog(client, pair)
+        return await log.facts(session_id), await log.events_after(session_id, after)
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        raise Unavailable(f"the live log did not answer: {error}") from error
+    finally:
+        await client.aclose()
+
+
+def batch(session_id: str, facts: dict[str, str], events: list[dict[str, Any]], after: int,
+          notices: str) -> Batch:
+    """The save of ``events`` (the live log after seq ``after``), kept as ``notices`` says."""
+    participants = {}
+    for who in [json.loads(facts["customer"]), *events]:
+        who_id = who.get("id") or who.get("from")
+        if who_id and "role" in who and who_id not in participants:
+            participants[who_id] = {"id": who_id, "role": who["role"], "nickname": who["nickname"]}
+    closed = next((e for e in events if e["type"] == Event.CLOSED), None)
+    return Batch(
+        session_id=session_id,
+        pair=facts["pair"],
+        subject=facts.get("subject", ""),
+        started_at=datetime.fromisoformat(facts["started_at"]),
+        after=after,
+        upto=events[-1]["seq"] if events else after,
+        participants=list(participants.values()),
+        events=[e for e in events if keeps(e["type"], notices)],
+        ended_at=datetime.fromisoformat(closed["at"]) if closed else None,
+        end_reason=closed["reason"] if closed else "",
+    )
