@@ -367,6 +367,7 @@ class ChatService:
         return {}
 
     async def _reattach(self, connection: Connection, session: ChatSession, who: Participant, last_seq: int) -> None:
+        logger.info("session %s: %s %s resumes after seq %d", session.id, who.role, who.id, last_seq)
         async with self._locks[session.id]:
             missed = await self.log.events_after(session.id, last_seq)
             self._attach(session.id, connection, who)

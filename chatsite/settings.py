@@ -103,6 +103,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_PREFIX}:celery:"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The transcript store the save task writes to, by dotted path (transcripts.store);
+# tests put a store that fails on purpose here, in the worker's environment only.
+TRANSCRIPT_STORE = envstr("TRANSCRIPT_STORE", "transcripts.store.DatabaseStore")
 
 # How often a running instance re-reads its options from the database.
 OPTIONS_POLL_SECONDS = envint("OPTIONS_POLL_MS", 1000) / 1000
@@ -113,7 +116,16 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        # /readyz answers 503 on a backup by design: not an error to log.
+        "not_503": {
+            "()": "django.utils.log.CallbackFilter",
+            "callback": lambda record: getattr(record, "status_code", None) != 503,
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["not_503"]},
+    },
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.channels.server": {"level": "WARNING"},

@@ -6,4 +6,5 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("ha.urls")),
     path("", include("chat.urls")),
+    path("", include("transcripts.urls")),
 ]

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.request import urlopen
 
 from django.db import connection
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,3 +175,120 @@ class Client:
 
 def new_client_id() -> str:
     return str(uuid.uuid4())
+
+
+@dataclass
+class Participant:
+    """A client that fails over as the pages do: it knows every server of the
+    pair, follows not-primary, resumes from its last seq and re-sends by client_id
+    every message it has not seen come back."""
+
+    servers: list[str]  # ws base URLs, the primary first
+    path: str  # /ws/chat/ or /ws/agent/
+    cookie: str | None = None
+    client: Client | None = None
+    seen: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)  # session -> seq -> event
+    unacked: dict[str, dict[str, Any]] = field(default_factory=dict)  # client_id -> frame
+    resume_frame: dict[str, Any] | None = None
+    connected_to: str = ""
+
+    def connect(self, timeout: float = 10) -> dict[str, Any] | None:
+        """Connect to whichever server serves; resume if there is something to resume."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for base in self.servers:
+                try:
+                    client = Client.open(base + self.path, cookie=self.cookie)
+                except (OSError, TimeoutError, InvalidHandshake):
+                    continue
+                try:
+                    first = client.recv(timeout=0.3)
+                except TimeoutError:
+                    first = None
+                except ConnectionClosed:
+                    continue
+                if first is not None and first.get("type") == "not-primary":
+                    client.close()
+                    continue
+                self.client, self.connected_to = client, base
+                if first is not None:
+                    self._note(first)
+                return self._resume()
+            time.sleep(0.2)
+        raise AssertionError(f"no server of {self.servers} served within {timeout}s")
+
+    def _resume(self) -> dict[str, Any] | None:
+        if self.resume_frame is None:
+            return None
+        frame = dict(self.resume_frame)
+        if frame.get("session_id"):
+            frame["last_seq"] = self.last_seq(frame["session_id"])
+        else:
+            frame["sessions"] = {sid: self.last_seq(sid) for sid in self.seen}
+        self.client.send(**frame)
+        resumed = self.until(type="resumed")
+        for frame in list(self.unacked.values()):
+            self.client.send(**frame)
+        return resumed
+
+    def last_seq(self, session_id: str) -> int:
+        return max(self.seen.get(session_id, {0: None}))
+
+    def _note(self, frame: dict[str, Any]) -> None:
+        if "seq" in frame and "session_id" in frame:
+            self.seen.setdefault(frame["session_id"], {})[frame["seq"]] = frame
+            if frame.get("type") == "message":
+                self.unacked.pop(frame.get("client_id"), None)
+
+    def recv(self, timeout: float = 5) -> dict[str, Any]:
+        frame = self.client.recv(timeout=timeout)
+        self._note(frame)
+        return frame
+
+    def until(self, timeout: float = 5, **match: Any) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no frame matching {match}; got {self.client.frames[-10:]}")
+            frame = self.recv(timeout=left)
+            if all(frame.get(key) == value for key, value in match.items()):
+                return frame
+
+    def send(self, **frame: Any) -> None:
+        self.client.send(**frame)
+
+    def say(self, text: str, session_id: str | None = None) -> str:
+        """Send a message; it stays unacknowledged until its own copy comes back."""
+        frame = {"type": "message", "text": text, "client_id": new_client_id()}
+        if session_id:
+            frame["session_id"] = session_id
+        self.unacked[frame["client_id"]] = frame
+        try:
+            self.client.send(**frame)
+        except ConnectionClosed:
+            pass  # the socket is gone: re-sent after the reconnect
+        return frame["client_id"]
+
+    def drain_until_acked(self, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while self.unacked:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"never acknowledged: {list(self.unacked.values())}")
+            self.recv(timeout=deadline - time.monotonic())
+
+    def sees(self, session_id: str, text: str, timeout: float = 10) -> None:
+        """Wait until a message with ``text`` is among the session's events."""
+        deadline = time.monotonic() + timeout
+        while not any(e.get("text") == text for e in self.seen.get(session_id, {}).values()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"never saw {text!r}")
+            self.recv(timeout=deadline - time.monotonic())
+
+    def events(self, session_id: str) -> list[dict[str, Any]]:
+        by_seq = self.seen.get(session_id, {})
+        return [by_seq[seq] for seq in sorted(by_seq)]
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()

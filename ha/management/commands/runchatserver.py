@@ -11,6 +11,7 @@ from twisted.internet import reactor
 from chat import service as chat_service
 from ha import runtime
 from ha.models import Application
+from transcripts import live as transcripts_live
 
 logger = logging.getLogger("ha")
 
@@ -32,12 +33,14 @@ class Command(BaseCommand):
         runtime.install(instance)
         chats = chat_service.ChatService(instance)
         chat_service.install(chats)
+        transcript_saves = transcripts_live.install(chats)
         from chatsite.asgi import application as asgi_application
 
         tasks: list[asyncio.Task] = []
         reactor.callWhenRunning(lambda: tasks.extend(
             asyncio.ensure_future(loop) for loop in (instance.run(), chats.run())
         ))
+        reactor.callWhenRunning(lambda: tasks.append(asyncio.ensure_future(transcript_saves.run())))
         logger.info(
             "%s: starting (configured %s of pair %s) on %s",
             name, application.configured_role, application.pair, application.http_url,

@@ -1,0 +1,51 @@
+"""What an operator sees of a pair (ha_status, ha_switchover), read from the
+database and Redis without asking the instances."""
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.core.management.base import CommandError
+
+from chatsite import rediskeys
+
+from .models import Application
+
+
+def connect() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, decode_responses=True, socket_connect_timeout=2)
+
+
+def pairs_named(pair: str | None) -> list[str]:
+    """The pair asked for, or every configured pair; CommandError if there is none."""
+    known = sorted(set(Application.objects.values_list("pair", flat=True)))
+    if pair is None:
+        if not known:
+            raise CommandError("no applications are configured")
+        return known
+    if pair not in known:
+        raise CommandError(f"no pair named {pair!r} (configured: {', '.join(known) or 'none'})")
+    return [pair]
+
+
+def pair_status(client: redis.Redis, pair: str) -> dict[str, Any]:
+    holder = client.get(rediskeys.pair_lease(pair))
+    members = []
+    for app in Application.objects.filter(pair=pair):
+        alive = bool(client.exists(rediskeys.instance_alive(pair, app.name)))
+        members.append({
+            "name": app.name,
+            "configured_role": app.configured_role,
+            "role": "primary" if app.name == holder else ("backup" if alive else "down"),
+            "alive": alive,
+            "http": app.http_url,
+        })
+    return {
+        "pair": pair,
+        "epoch": int(client.get(rediskeys.pair_epoch(pair)) or 0),
+        "primary": holder,
+        "open_sessions": client.scard(rediskeys.pair_open_sessions(pair)),
+        "queued": client.llen(rediskeys.pair_queue(pair)),
+        "instances": members,
+    }

@@ -1,0 +1,266 @@
+"""The HA pair with real processes: kill -9, restart, SIGSTOP, switchover."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+
+from ha.models import Application
+
+from .conftest import REDIS_PREFIX
+from .harness import ROOT, Participant, child_env, http_get, wait_for
+
+HA_OPTIONS = {"session_restoration_mode": "simple", "transcript_auto_save": "1",
+              "transcript_save_on_error": "close"}
+
+
+@pytest.fixture
+def pair(make_application, start_server):
+    """A primary and its backup, both running, the primary serving."""
+    name = f"pair-{time.monotonic_ns() % 10**8}"
+
+    def start(**options: str):
+        options = {**HA_OPTIONS, **options}
+        primary_app = make_application(f"{name}-a", pair=name, role="primary", **options)
+        backup_app = make_application(f"{name}-b", pair=name, role="backup", **options)
+        primary = start_server(primary_app)
+        backup = start_server(backup_app, serving=False)
+        wait_for(lambda: topology(backup)["self"]["role"] == "backup", 10, "the backup to be backup")
+        return primary, backup
+
+    return start
+
+
+def topology(server) -> dict:
+    status, body = http_get(f"{server.http}/api/ha/topology")
+    assert status == 200
+    return json.loads(body)
+
+
+@pytest.fixture
+def chat(agent_cookie, clients):
+    """A customer and an agent chatting through the pair, as Participants."""
+    made: list[Participant] = []
+
+    def start(primary, backup) -> tuple[Participant, Participant, str]:
+        servers = [primary.ws, backup.ws]
+        alice = Participant(servers, "/ws/agent/", cookie=agent_cookie("alice"))
+        alice.connect()
+        alice.send(type="ready")
+        carol = Participant(servers, "/ws/chat/")
+        carol.connect()
+        carol.send(type="start", nickname="Carol")
+        started = carol.until(type="started")
+        session_id = started["session_id"]
+        carol.resume_frame = {"type": "resume", "session_id": session_id, "token": started["token"]}
+        alice.until(type="assigned")
+        alice.until(type="joined", role="agent")  # the history that follows assigned
+        alice.resume_frame = {"type": "resume"}
+        made.extend((alice, carol))
+        return carol, alice, session_id
+
+    yield start
+    for participant in made:
+        participant.close()
+
+
+def messages(participant: Participant, session_id: str) -> list[str]:
+    return [e["text"] for e in participant.events(session_id) if e["type"] == "message"]
+
+
+def assert_each_once_in_order(participant: Participant, session_id: str, texts: list[str]) -> None:
+    events = participant.events(session_id)
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1)), "a gap in seq"
+    got = messages(participant, session_id)
+    assert Counter(got) == Counter(texts), f"lost or doubled: {got}"
+    assert sorted(got, key=texts.index) == got or set(got) == set(texts)
+
+
+def test_the_backup_takes_over_a_killed_primary_and_the_chat_goes_on(pair, chat):
+    primary, backup = pair()
+    carol, alice, session_id = chat(primary, backup)
+    for n in range(3):
+        carol.say(f"before {n}")
+        alice.say(f"agent before {n}", session_id)
+    carol.drain_until_acked()
+    alice.drain_until_acked()
+
+    primary.kill(signal.SIGKILL)
+    killed = time.monotonic()
+    carol.say("during 1")
+    alice.say("agent during 1", session_id)
+    backup.wait_serving(timeout=5)
+    took = time.monotonic() - killed
+    assert took < 3, f"the backup served {took:.1f}s after the kill"
+
+    assert carol.connect()["epoch"] == topology(backup)["epoch"]
+    alice.connect()
+    alice.send(type="ready")
+    assert carol.connected_to == backup.ws
+    carol.say("after 1")
+    alice.say("agent after 1", session_id)
+    carol.drain_until_acked()
+    alice.drain_until_acked()
+    carol.sees(session_id, "agent after 1")
+    alice.sees(session_id, "after 1")
+
+    expected = [*(t for n in range(3) for t in (f"before {n}", f"agent before {n}")),
+                "during 1", "agent during 1", "after 1", "agent after 1"]
+    for participant in (carol, alice):
+        assert_each_once_in_order(participant, session_id, expected)
+        kinds = [(e["type"], e.get("role")) for e in participant.events(session_id)]
+        for role in ("customer", "agent"):
+            assert ("disconnected", role) in kinds and ("reconnected", role) in kinds
+    assert messages(carol, session_id) == messages(alice, session_id)
+    assert topology(backup)["primary"]["name"] == backup.name
+
+
+def test_a_restarted_primary_comes_back_as_backup_and_takes_over_again(pair, chat, start_server):
+    primary, backup = pair()
+    carol, alice, session_id = chat(primary, backup)
+    carol.say("one")
+    carol.drain_until_acked()
+
+    primary.kill()
+    backup.wait_serving()
+    restarted = start_server(Application.objects.get(name=primary.name), serving=False)
+    wait_for(lambda: topology(restarted)["self"]["role"] == "backup", 5, "the restarted primary to be backup")
+    assert http_get(f"{restarted.http}/readyz")[0] == 503
+    carol.connect()
+    carol.say("two")
+    carol.drain_until_acked()
+
+    backup.kill()
+    restarted.wait_serving(timeout=5)
+    carol.connect()
+    carol.say("three")
+    carol.drain_until_acked()
+    alice.connect()
+    alice.sees(session_id, "three")
+    assert_each_once_in_order(carol, session_id, ["one", "two", "three"])
+    assert topology(restarted)["epoch"] == 3
+
+
+def test_a_paused_primary_that_wakes_up_after_the_takeover_writes_nothing(pair, chat, redis_client):
+    primary, backup = pair()
+    carol, alice, session_id = chat(primary, backup)
+    stale = carol.client  # still connected to the paused primary
+    carol.say("before pause")
+    carol.drain_until_acked()
+
+    primary.kill(signal.SIGSTOP)
+    backup.wait_serving(timeout=5)
+    carol.client = None
+    carol.connect()
+    carol.say("through the backup")
+    carol.drain_until_acked()
+    from chatsite import rediskeys
+
+    log_key = rediskeys.session_log(session_id)
+    length = redis_client.llen(log_key)
+
+    stale.send(type="message", text="to the stale primary", client_id="stale-1")
+    primary.kill(signal.SIGCONT)
+    answer = stale.recv(timeout=5)
+    assert answer["type"] == "not-primary"
+    assert answer.get("primary") in (backup.ws, None)
+    time.sleep(1)  # give a stale primary every chance to write
+    assert redis_client.llen(log_key) == length
+    assert "to the stale primary" not in redis_client.lrange(log_key, 0, -1).__str__()
+    assert http_get(f"{primary.http}/readyz")[0] == 503
+    assert topology(primary)["self"]["role"] == "backup"
+
+
+def run_switchover(pair_name: str, redis_url: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", "ha_switchover", pair_name], cwd=ROOT,
+        env=child_env(redis_url, REDIS_PREFIX), capture_output=True, text=True, timeout=30,
+    )
+
+
+def test_a_switchover_with_messages_in_flight_loses_nothing(pair, chat, redis_url):
+    primary, backup = pair()
+    carol, alice, session_id = chat(primary, backup)
+    carol.say("before")
+    carol.drain_until_acked()
+
+    switching = subprocess.Popen(
+        [sys.executable, "manage.py", "ha_switchover", topology(primary)["pair"]], cwd=ROOT,
+        env=child_env(redis_url, REDIS_PREFIX), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    sent = []
+    deadline = time.monotonic() + 10
+    while switching.poll() is None and time.monotonic() < deadline:
+        sent.append(f"in flight {len(sent)}")
+        carol.say(sent[-1])
+        time.sleep(0.05)
+    output = switching.communicate(timeout=20)[0]
+    assert switching.returncode == 0, output
+    assert backup.name in output
+
+    carol.connect()
+    alice.connect()
+    carol.say("after")
+    carol.drain_until_acked()
+    alice.sees(session_id, "after")
+    assert_each_once_in_order(carol, session_id, ["before", *sent, "after"])
+    assert_each_once_in_order(alice, session_id, ["before", *sent, "after"])
+    notices = [e for e in carol.events(session_id) if e.get("notice") == "switchover"]
+    assert notices and notices[0]["primary"] == backup.ws
+    assert topology(primary)["self"]["role"] == "backup"
+    assert http_get(f"{backup.http}/readyz")[0] == 200
+
+
+def test_a_switchover_without_a_live_backup_fails_with_a_reason(make_application, start_server, redis_url):
+    app = make_application(pair="lonely")
+    start_server(app)
+    result = run_switchover("lonely", redis_url)
+    assert result.returncode != 0
+    assert "no live backup" in result.stderr
+
+
+def test_with_restoration_off_the_sessions_of_a_dead_primary_end_with_a_reason(pair, chat):
+    primary, backup = pair(session_restoration_mode="none")
+    carol, alice, session_id = chat(primary, backup)
+    carol.say("hello")
+    carol.drain_until_acked()
+    primary.kill()
+    backup.wait_serving()
+    carol.connect()
+    closed = carol.until(type="closed")
+    assert closed["reason"] == "not-restored"
+    carol.say("anyone?")
+    assert carol.until(type="error")["code"] in ("session-closed", "not-yours")
+
+
+def test_ha_status_prints_roles_epoch_and_sessions(pair, chat, redis_url):
+    primary, backup = pair()
+    chat(primary, backup)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "ha_status", topology(primary)["pair"], "--json"], cwd=ROOT,
+        env=child_env(redis_url, REDIS_PREFIX), capture_output=True, text=True, timeout=30,
+    )
+    status = json.loads(result.stdout)
+    roles = {m["name"]: (m["role"], m["alive"]) for m in status["instances"]}
+    assert roles == {primary.name: ("primary", True), backup.name: ("backup", True)}
+    assert status["epoch"] == 1 and status["open_sessions"] == 1
+
+
+def test_a_backup_refuses_sockets_with_the_primarys_address(pair):
+    from .harness import Client
+
+    primary, backup = pair()
+    client = Client.open(f"{backup.ws}/ws/chat/")
+    frame = client.recv()
+    assert frame == {"type": "not-primary", "primary": primary.ws}
+    client.ws.recv_bufsize = 0
+    with pytest.raises(Exception):
+        client.recv()
+    assert client.ws.close_code == 4010
+    assert http_get(f"{backup.http}/readyz")[0] == 503
+    assert topology(backup)["backup"]["name"] == backup.name
