@@ -2,7 +2,7 @@
 // failover as the customer page (connection.js) with every chat resumed.
 import { Connection, newClientId, serverText, stateText, store } from "./connection.js";
 import {
-  KEPT_EVENTS, Sequencer, TypingLine, TypingSender, appendScrolled, closeReasonText, eventItem, pendingItem,
+  KEPT_EVENTS, Sequencer, TypingLine, TypingSender, appendScrolled, closeReasonText, eventItem, pendingItem, scrollDown,
 } from "./transcript.js";
 
 const KEY = "chat.agent";
@@ -170,7 +170,7 @@ function command(frame) {
 function show(id, event) {
   const chat = state.chats[id];
   const entry = panels.get(id);
-  appendScrolled(entry.nodes.transcript, eventItem(event, chat.participant_id));
+  appendScrolled(entry.nodes.transcript, eventItem(event, chat.participant_id), event.from === chat.participant_id);
   chat.events.push(event);
   if (chat.events.length > KEPT_EVENTS) chat.events.splice(0, chat.events.length - KEPT_EVENTS);
   if (event.type === "message") {
@@ -188,7 +188,9 @@ function show(id, event) {
 
 function drawOutbox(id) {
   const pending = conn.pending().filter((frame) => frame.session_id === id);
-  panels.get(id).nodes.outbox.replaceChildren(...pending.map(pendingItem));
+  const { outbox } = panels.get(id).nodes;
+  outbox.replaceChildren(...pending.map(pendingItem));
+  if (pending.length) scrollDown(outbox);
 }
 
 function finish(id, text) {

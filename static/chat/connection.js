@@ -10,14 +10,17 @@
 //   onState(s, d)  "connecting" | "open" | "waiting" | "stopped" (d: details);
 //   onServer(s)    {url, name, role, epoch} of the instance it is on.
 
-// The first retry is quick (a blip); then doubling up to a cap that stays
-// well under the lease length, so a taken-over pair is found within a couple
-// of seconds of its new primary serving.
+// Retries go in rounds: every known instance of the pair in turn, a moment
+// apart (a dead one refuses at once, a backup answers `not-primary` at once),
+// then a pause that doubles from BACKOFF_FIRST_MS up to BACKOFF_MAX_MS. The cap
+// is under the default lease (1.5 s), so a page finds a new primary within
+// about a second of it serving.
+const NEXT_IN_ROUND_MS = 50;
 const BACKOFF_FIRST_MS = 250;
-const BACKOFF_MAX_MS = 2000;
-// A backup names the primary: go there at once, unless it named itself or
-// the server we just left (a stale hint), which falls back to the backoff.
-const HINT_DELAY_MS = 50;
+const BACKOFF_MAX_MS = 1000;
+// A backup names the primary: go there at once, unless it named the server we
+// just tried. Two servers naming each other (mid-change) fall back to rounds.
+const HINTS_FOLLOWED_AT_ONCE = 3;
 // A socket that stayed open this long was a real primary: retries start over.
 const STABLE_AFTER_MS = 1000;
 
@@ -57,8 +60,8 @@ function httpBase(wsBase) {
   return wsBase.replace(/^ws/, "http");
 }
 
-export function backoffMs(attempt) {
-  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** attempt);
+export function backoffMs(round) {
+  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** round);
   return Math.round(base * (0.8 + Math.random() * 0.4)); // jitter: clients do not reconnect in step
 }
 
@@ -87,8 +90,10 @@ export class Connection {
     this.outbox = new Map(store.load(`${key}.outbox`, []));
     this.ws = null;
     this.url = null;
-    this.attempt = 0;
+    this.round = 0; // rounds over the pair's instances that found no primary
+    this.inRound = 0;
     this.hint = null;
+    this.hintsFollowed = 0;
     this.running = false;
     this.retryTimer = null;
     this.stableTimer = null;
@@ -169,13 +174,13 @@ export class Connection {
     }
     // The primary we knew first, then the others in turn: whichever serves.
     const list = this.candidates();
-    return list[this.attempt % list.length];
+    return list[this.inRound % list.length];
   }
 
   connect() {
     const url = this.nextUrl();
     this.url = url;
-    this.onState("connecting", { url, attempt: this.attempt });
+    this.onState("connecting", { url, round: this.round });
     let ws;
     try {
       ws = new WebSocket(url + this.path);
@@ -190,7 +195,10 @@ export class Connection {
       for (const frame of this.hello()) ws.send(JSON.stringify(frame));
       for (const frame of this.outbox.values()) ws.send(JSON.stringify(frame));
       this.stableTimer = setTimeout(() => {
-        this.attempt = 0;
+        this.round = 0;
+        this.inRound = 0;
+        this.hintsFollowed = 0;
+        this.hint = null; // one from a replayed switchover notice is stale by now
         if (this.primary !== url) {
           // Whoever keeps us is the primary now; the one we knew is the backup.
           this.backup = this.primary;
@@ -213,6 +221,10 @@ export class Connection {
         hint = frame.primary || null;
         return;
       }
+      if (frame.type === "notice" && frame.notice === "switchover" && frame.primary) {
+        // A graceful switchover names the new primary before this socket goes.
+        this.hint = frame.primary;
+      }
       this.onFrame(frame);
     };
     ws.onclose = (event) => {
@@ -225,16 +237,28 @@ export class Connection {
   retry(url, code, hint) {
     clearTimeout(this.stableTimer);
     if (!this.running) return;
-    let delay;
+    if (this.hint === url) this.hint = null;
     if (code === CLOSE_NOT_PRIMARY && hint && hint !== url) {
       this.hint = hint;
       if (!this.candidates().includes(hint)) this.backup = hint;
-      delay = HINT_DELAY_MS;
-    } else {
-      delay = backoffMs(this.attempt);
     }
-    this.attempt += 1;
-    this.onState("waiting", { url, code, delay, attempt: this.attempt, notPrimary: code === CLOSE_NOT_PRIMARY });
+    let delay;
+    if (this.hint && this.hintsFollowed < HINTS_FOLLOWED_AT_ONCE) {
+      this.hintsFollowed += 1;
+      delay = NEXT_IN_ROUND_MS;
+    } else {
+      this.hint = null;
+      this.inRound += 1;
+      if (this.inRound < this.candidates().length) {
+        delay = NEXT_IN_ROUND_MS;
+      } else {
+        delay = backoffMs(this.round);
+        this.round += 1;
+        this.inRound = 0;
+        this.hintsFollowed = 0;
+      }
+    }
+    this.onState("waiting", { url, code, delay, round: this.round, notPrimary: code === CLOSE_NOT_PRIMARY });
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 

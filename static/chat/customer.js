@@ -2,7 +2,7 @@
 // failovers (the socket itself is connection.js's business).
 import { Connection, newClientId, serverText, stateText, store } from "./connection.js";
 import {
-  KEPT_EVENTS, Sequencer, TypingLine, TypingSender, appendScrolled, closeReasonText, eventItem, pendingItem,
+  KEPT_EVENTS, Sequencer, TypingLine, TypingSender, appendScrolled, closeReasonText, eventItem, pendingItem, scrollDown,
 } from "./transcript.js";
 
 const KEY = "chat.customer";
@@ -64,7 +64,7 @@ function save() {
 
 function show(event) {
   if (event.nickname && event.from) nicknames.set(event.from, event.nickname);
-  appendScrolled(ui.transcript, eventItem(event, chat.participant_id));
+  appendScrolled(ui.transcript, eventItem(event, chat.participant_id), event.from === chat.participant_id);
   chat.events.push(event);
   if (chat.events.length > KEPT_EVENTS) chat.events.splice(0, chat.events.length - KEPT_EVENTS);
   if (event.type === "message") {
@@ -121,7 +121,9 @@ function openChat() {
 }
 
 function drawOutbox() {
-  ui.outbox.replaceChildren(...conn.pending().map(pendingItem));
+  const pending = conn.pending();
+  ui.outbox.replaceChildren(...pending.map(pendingItem));
+  if (pending.length) scrollDown(ui.outbox);
 }
 
 function end(text) {

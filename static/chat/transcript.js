@@ -131,11 +131,17 @@ export function pendingItem(frame) {
   return item;
 }
 
-export function appendScrolled(list, item) {
+/** Append a line; follow it down if the reader was at the bottom or it is the reader's own. */
+export function appendScrolled(list, item, follow = false) {
   const scroller = list.closest(".scroll") ?? list;
   const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
   list.append(item);
-  if (atBottom) scroller.scrollTop = scroller.scrollHeight;
+  if (atBottom || follow) scrollDown(list);
+}
+
+export function scrollDown(list) {
+  const scroller = list.closest(".scroll") ?? list;
+  scroller.scrollTop = scroller.scrollHeight;
 }
 
 /** "Alice is typing…", hidden again on state false or after a while. */

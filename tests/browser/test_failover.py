@@ -1,7 +1,12 @@
 """The pages ride out a dead server: they reconnect, resume and re-send."""
+import subprocess
+import sys
 import uuid
 
 from playwright.sync_api import expect
+
+from tests.conftest import REDIS_PREFIX
+from tests.harness import ROOT, child_env
 
 from .conftest import FAILOVER_TIMEOUT_MS
 from .pagekit import assert_each_seq_once, events, expect_message, message_texts, panel, say, start_chat
@@ -85,3 +90,37 @@ def test_the_pages_move_to_the_backup_when_the_primary_is_killed(make_applicatio
         assert message_texts(root) == ["on the primary", "sent during the takeover", "hello from the backup"]
         assert_each_seq_once(root)
     assert backup.process.poll() is None
+
+
+def test_the_pages_follow_a_switchover_and_say_so(make_application, start_server, pages, login_agent, redis_url):
+    """ha_switchover moves the pair to the backup; both pages show the notice and carry on there."""
+    pair = f"pair-{uuid.uuid4().hex[:6]}"
+    primary_app = make_application(pair=pair, role="primary", session_restoration_mode="simple")
+    backup_app = make_application(pair=pair, role="backup", session_restoration_mode="simple")
+    primary = start_server(primary_app)
+    start_server(backup_app, serving=False)
+    desk = login_agent(pages, primary.http, "alice")
+    desk.check("#available")
+    carol = pages.open("customer", f"{primary.http}/")
+    start_chat(carol, "Carol", "switchover")
+    chat = panel(desk)
+    say(carol, "before")
+    expect_message(chat, "before")
+
+    switched = subprocess.run(
+        [sys.executable, "manage.py", "ha_switchover", pair], cwd=ROOT,
+        env=child_env(redis_url, REDIS_PREFIX), capture_output=True, text=True, timeout=30,
+    )
+    assert switched.returncode == 0, switched.stdout + switched.stderr
+    for page in (carol, desk):
+        expect(page.locator("#server")).to_contain_text(backup_app.name, timeout=FAILOVER_TIMEOUT_MS)
+        expect(page.locator("#status")).to_have_attribute("data-state", "open")
+    for root in (carol, chat):
+        expect(root.locator("li[data-notice=switchover]")).to_have_count(1)
+    say(carol, "after")
+    expect_message(chat, "after")
+    say(chat, "still here")
+    expect_message(carol, "still here")
+    for root in (carol, chat):
+        assert message_texts(root) == ["before", "after", "still here"]
+        assert_each_seq_once(root)

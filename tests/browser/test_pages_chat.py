@@ -44,6 +44,15 @@ def test_a_customer_and_an_agent_chat_in_their_pages(server, pages, agent_cookie
         expect(page.locator("#epoch")).to_have_text("1")
     assert [item["who"] for item in events(carol) if item["type"] == "message"] == ["You", "Alice", "You"]
 
+    desk.reload()  # the desk keeps its chats, and Alice stays available
+    expect(desk.locator("#status")).to_have_attribute("data-state", "open")
+    expect(desk.locator("#available")).to_be_checked()
+    chat = panel(desk)
+    say(carol, "are you there?")
+    expect_message(chat, "are you there?")
+    assert message_texts(chat) == ["my invoice", "Let me look, Carol", "thanks", "are you there?"]
+    assert_each_seq_once(chat)
+
     chat.locator("button.close-chat").click()
     expect(carol.locator("#ended")).to_contain_text("the agent closed it")
     expect(carol.locator("#send")).to_be_hidden()
