@@ -121,10 +121,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def server(make_application, start_server, request):
-    """The chat server, with the options of the test's ``options`` mark."""
+def server_options(request) -> dict[str, str]:
+    """The chat server's option values: the test's ``options`` mark, or a parametrization."""
     mark = request.node.get_closest_marker("options")
-    return start_server(make_application(**(mark.kwargs if mark else {})))
+    return mark.kwargs if mark else {}
+
+
+@pytest.fixture
+def server(make_application, start_server, server_options):
+    return start_server(make_application(**server_options))
 
 
 @pytest.fixture
