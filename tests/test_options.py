@@ -93,3 +93,15 @@ def server_application(server):
     from ha.models import Application
 
     return Application.objects.get(name=server.name)
+
+
+def test_a_system_check_warns_when_the_members_of_a_pair_differ(make_application):
+    from ha.checks import pair_members_agree
+
+    make_application("one", pair="twins", transcript_auto_save="1")
+    make_application("two", pair="twins", role="backup", transcript_auto_save="2")
+    warnings = pair_members_agree(databases=["default"])
+    assert [w.id for w in warnings] == ["ha.W001"]
+    assert "transcript-auto-save" in warnings[0].msg
+    Option.objects.filter(application__name="two").update(value="1")
+    assert pair_members_agree(databases=["default"]) == []

@@ -17,6 +17,7 @@ logger = logging.getLogger("ha")
 
 
 class Command(BaseCommand):
+    requires_system_checks = []  # run below, with the database ones
     help = "Run the chat server instance of application NAME on its configured host and port."
 
     def add_arguments(self, parser) -> None:
@@ -29,6 +30,7 @@ class Command(BaseCommand):
             known = ", ".join(Application.objects.values_list("name", flat=True)) or "none"
             raise CommandError(f"no application named {name!r} (configured: {known})") from None
 
+        self.check(databases=["default"])
         instance = runtime.Instance(application, application.settings())
         runtime.install(instance)
         chats = chat_service.ChatService(instance)
