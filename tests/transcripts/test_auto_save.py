@@ -33,7 +33,7 @@ def test_with_0_the_transcript_is_saved_when_the_session_ends_and_not_before(wor
 
 @pytest.mark.options(transcript_auto_save="1")
 def test_with_1_each_message_is_saved_soon_after_it_is_sent(worker, chat):
-    carol, alice, session_id = chat()
+    carol, _alice, session_id = chat()
     for text in ("one", "two", "three"):
         event = say(carol, text)
         transcript = wait_saved(session_id, upto=event["seq"], timeout=5)

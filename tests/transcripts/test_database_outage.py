@@ -1,5 +1,4 @@
 """The real PostgreSQL goes away under the worker: saves are retried until it is back."""
-import time
 
 import pytest
 from django.db import connection
@@ -27,7 +26,7 @@ def test_saves_are_retried_while_the_database_is_away_and_nothing_is_lost_or_dou
     db = connection.settings_dict
     via_proxy = database_url().replace(f":{db['PORT'] or 5432}/", f":{proxy.port}/")
     worker = start_worker(concurrency=1, DATABASE_URL=via_proxy)
-    carol, alice, session_id = chat()
+    carol, _alice, session_id = chat()
     wait_saved(session_id, upto=say(carol, "before")["seq"])
 
     proxy.cut()

@@ -5,6 +5,7 @@ writes on purpose and logs every attempt, so each test sees how often and
 when the worker tried.
 """
 import time
+from itertools import pairwise
 
 import pytest
 
@@ -25,7 +26,7 @@ def test_a_recoverable_failure_is_retried_with_the_delay_then_saved_with_nothing
 
     tries = attempts(log)
     assert [t["failed"] for t in tries] == [True, True, False]
-    gaps = [later["at"] - earlier["at"] for earlier, later in zip(tries, tries[1:])]
+    gaps = [later["at"] - earlier["at"] for earlier, later in pairwise(tries)]
     assert all(0.4 <= gap < 1.4 for gap in gaps), gaps
 
     say(alice, "hi Carol", session_id)
@@ -71,7 +72,7 @@ def test_a_refused_save_under_close_ends_the_chat_with_the_reason_and_no_final_s
                      transcript_resend_attempts="2", transcript_resend_delay="0.2")
 def test_when_the_attempts_run_out_under_close_the_chat_ends(faulty_store, chat):
     log = faulty_store(fails=10, error="unavailable")
-    carol, alice, session_id = chat()
+    carol, _alice, session_id = chat()
     say(carol, "hello")
     assert carol.until(type="closed", session_id=session_id)["reason"] == "transcript-save-error"
     time.sleep(0.5)
