@@ -21,7 +21,7 @@ from chatsite import rediskeys
 _APPEND = """
 -- KEYS: epoch, log, client-ids, meta, open set, queue
 -- ARGV: writer epoch, session id, event JSON without seq, client_id or '',
---       open-set op, queue op, then meta field/value pairs
+--       open-set op, queue op, retention of a closed session (s), then meta field/value pairs
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current ~= tonumber(ARGV[1]) then return {'fenced', tostring(current)} end
 if ARGV[4] ~= '' then
@@ -32,13 +32,21 @@ local seq = redis.call('LLEN', KEYS[2]) + 1
 local event = string.sub(ARGV[3], 1, -2) .. ',"seq":' .. seq .. '}'
 redis.call('RPUSH', KEYS[2], event)
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], seq) end
-if #ARGV > 6 then redis.call('HSET', KEYS[4], unpack(ARGV, 7)) end
+if #ARGV > 7 then redis.call('HSET', KEYS[4], unpack(ARGV, 8)) end
 if ARGV[5] == 'open' then redis.call('SADD', KEYS[5], ARGV[2])
-elseif ARGV[5] == 'close' then redis.call('SREM', KEYS[5], ARGV[2]) end
+elseif ARGV[5] == 'close' then
+  redis.call('SREM', KEYS[5], ARGV[2])
+  for i = 2, 4 do redis.call('EXPIRE', KEYS[i], ARGV[7]) end
+end
 if ARGV[6] == 'push' then redis.call('RPUSH', KEYS[6], ARGV[2])
 elseif ARGV[6] == 'remove' then redis.call('LREM', KEYS[6], 0, ARGV[2]) end
 return {'stored', event}
 """
+
+
+# A closed session's log stays this long for late resumes and the final
+# transcript save (which retries for minutes at most), then Redis drops it.
+CLOSED_SESSION_RETENTION_S = 24 * 60 * 60
 
 
 class Fenced(Exception):
@@ -90,6 +98,7 @@ class LiveLog:
             client_id,
             open_set or "",
             queue or "",
+            CLOSED_SESSION_RETENTION_S,
         ]
         for name, value in (facts or {}).items():
             args += [name, value]

@@ -94,3 +94,17 @@ def test_an_agent_closes_a_chat_and_gets_the_next_waiting_one(customer, agent):
     alice.send(type="close", session_id=first)
     assert alice.until(type="closed", session_id=first)["reason"] == "agent-closed"
     assert dave.until(type="closed")["reason"] == "agent-closed"
+
+
+def test_a_closed_sessions_log_expires_and_leaves_the_open_set(customer, redis_client, server):
+    from ha.models import Application
+
+    open_sessions = rediskeys.pair_open_sessions(Application.objects.get(name=server.name).pair)
+    carol = customer("Carol")
+    session_id = carol.started["session_id"]
+    assert redis_client.sismember(open_sessions, session_id)
+    assert redis_client.ttl(rediskeys.session_log(session_id)) == -1  # kept while open
+    carol.send(type="leave")
+    carol.until(type="closed")
+    assert 0 < redis_client.ttl(rediskeys.session_log(session_id)) <= 24 * 3600
+    assert not redis_client.sismember(open_sessions, session_id)
