@@ -105,3 +105,13 @@ def test_a_system_check_warns_when_the_members_of_a_pair_differ(make_application
     assert "transcript-auto-save" in warnings[0].msg
     Option.objects.filter(application__name="two").update(value="1")
     assert pair_members_agree(databases=["default"]) == []
+
+
+def test_every_option_is_documented_with_its_default():
+    from .harness import ROOT
+
+    page = (ROOT / "docs" / "options.md").read_text()
+    for option in options.OPTIONS.values():
+        row = next((line for line in page.splitlines() if line.startswith(f"| `{option.name}` |")), None)
+        assert row is not None, f"{option.name} is not in docs/options.md"
+        assert f"| `{option.default}` |" in row, f"docs/options.md gives {option.name} another default"
