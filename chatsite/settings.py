@@ -61,6 +61,7 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(exist_ok=True)
     # Several processes (two servers, a worker) share the file: WAL lets readers
     # run beside a writer, IMMEDIATE avoids "database is locked" on upgrade.
     DATABASES["default"]["OPTIONS"] = {
