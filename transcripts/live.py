@@ -79,9 +79,6 @@ class Coalescer:
     def forget(self, session_id: str) -> None:
         self._pending.pop(session_id, None)
 
-    def __len__(self) -> int:
-        return len(self._pending)
-
 
 class TranscriptSaves:
     def __init__(self, service: ChatService) -> None:
