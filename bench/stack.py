@@ -1,0 +1,308 @@
+"""What a bench run stands on: Django set up, its own rows, its own server.
+
+A run leaves nothing behind: its application row, agent users and their
+sessions are deleted at the end, and every Redis key it made sits under a
+REDIS_PREFIX of its own (``bench-<random>``), deleted at the end too, so a
+run can share the database and Redis of a live ``make run``.
+
+The server side is one ``ServerProcess`` per chat server instance, so that a
+failover mode can start a pair and kill one member mid-run.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from importlib import import_module
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+from urllib.error import HTTPError, URLError
+from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
+from urllib.request import urlopen
+
+ROOT = Path(__file__).resolve().parent.parent
+LOG_DIR = ROOT / "var" / "bench"
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+# A daphne process with Django loaded answers /healthz in 1-3 s on a laptop;
+# ten times that means it is stuck, and the bench says so instead of hanging.
+START_TIMEOUT_SECONDS = 30
+STOP_TIMEOUT_SECONDS = 10
+
+logger = logging.getLogger("bench")
+
+
+def setup_django() -> None:
+    """Set up Django in this process (the bench itself is no Django command)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
+    import django
+
+    django.setup()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_status(url: str, timeout: float = 2) -> int:
+    """The status of GET ``url``; 0 when nothing answers."""
+    try:
+        with urlopen(url, timeout=timeout) as response:
+            return response.status
+    except HTTPError as error:
+        return error.code
+    except (URLError, ConnectionError, TimeoutError):
+        return 0
+
+
+@dataclass
+class ServerProcess:
+    """One ``manage.py runchatserver NAME`` child, its output in a log file.
+
+    ``stop`` removes the log unless told to keep it or the process did not
+    exit cleanly: it is kept when there is something to read in it.
+    """
+
+    name: str
+    port: int
+    env: dict[str, str]
+    profile: Path | None = None
+    log_path: Path = field(init=False)
+    process: subprocess.Popen[bytes] | None = None
+
+    def __post_init__(self) -> None:
+        self.log_path = LOG_DIR / f"{self.name}.log"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        command = [sys.executable, "manage.py", "runchatserver", self.name]
+        if self.profile is not None:
+            command = [_py_spy(), "record", "--rate", "250", "--format", "speedscope",
+                       "--output", str(self.profile), "--", *command]
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log:
+            # A process group of its own: a signal reaches the server under py-spy
+            # too, and the terminal's Ctrl-C reaches only the bench, which stops it.
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        logger.info("started %s (pid %d) on port %d", self.name, self.process.pid, self.port)
+
+    def wait_serving(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        """Until /readyz answers 200 (the instance is the serving primary)."""
+        deadline = time.monotonic() + timeout
+        while http_status(f"{self.http}/readyz") != 200:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} did not serve within {timeout} s; see {self.log_path}")
+            time.sleep(0.1)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` (kill -9 by default: what a failover mode does to a primary)."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+
+    def stop(self, keep_log: bool = False) -> None:
+        """SIGINT (daphne and py-spy both finish cleanly on it), SIGKILL if that hangs."""
+        if self.process is None:
+            return
+        self.kill(signal.SIGINT)
+        try:
+            self.process.wait(STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            logger.warning("%s did not stop on SIGINT; killing it", self.name)
+            self.kill()
+            self.process.wait()
+        if self.process.returncode not in (0, -signal.SIGINT):
+            logger.warning("%s exited with %d; its log: %s", self.name, self.process.returncode, self.log_path)
+        elif keep_log:
+            logger.info("%s's log: %s", self.name, self.log_path)
+        else:
+            self.log_path.unlink(missing_ok=True)
+
+
+def _py_spy() -> str:
+    found = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if found is None:
+        raise RuntimeError("--profile needs py-spy: pip install py-spy")
+    return found
+
+
+@dataclass
+class Target:
+    """Where the clients connect, and as whom the agents log in."""
+
+    ws: str
+    agent_cookies: list[str]
+    cookie_name: str
+    run_id: str
+
+
+class BenchStack:
+    """A context manager that makes a run's rows and server, and removes them after.
+
+    With ``url`` it uses that running instance (its database is this
+    process's DATABASE_URL) and makes only the agents. The servers' logs are
+    kept when the block raises or ``keep_logs`` was set.
+    """
+
+    def __init__(
+        self, *, chats: int, agents: int, url: str | None = None, profile: Path | None = None,
+        redis_max_connections: int = 0,
+    ) -> None:
+        self.chats = chats
+        self.agents = agents
+        self.url = url
+        self.profile = profile
+        self.redis_max_connections = redis_max_connections
+        self.run_id = f"bench-{uuid.uuid4().hex[:8]}"
+        self.redis_prefix = self.run_id
+        self.servers: list[ServerProcess] = []
+        self._embedded_redis: subprocess.Popen[bytes] | None = None
+        self._session_keys: list[str] = []
+        self.keep_logs = False
+
+    def __enter__(self) -> Self:
+        from django.conf import settings
+        from django.core.management import call_command
+
+        from chatsite import devredis
+
+        try:
+            if self.url is None:
+                self._embedded_redis = devredis.start_embedded(settings.REDIS_URL, LOG_DIR / "redis")
+            call_command("migrate", verbosity=0)
+            cookies = self._make_agents()
+            ws = self._start_server() if self.url is None else _local_ws(self.url)
+        except BaseException as error:
+            self.__exit__(type(error), error, error.__traceback__)
+            raise
+        self.target = Target(ws, cookies, settings.SESSION_COOKIE_NAME, self.run_id)
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        from django.contrib.auth import get_user_model
+
+        from ha.models import Application
+
+        for server in self.servers:
+            server.stop(keep_log=self.keep_logs or error is not None)
+        if self.servers:
+            self._delete_redis_keys()
+        store = import_module(_session_engine()).SessionStore()
+        for key in self._session_keys:
+            store.delete(key)
+        get_user_model().objects.filter(username__startswith=f"{self.run_id}-").delete()
+        Application.objects.filter(pair=self.run_id).delete()
+        if self._embedded_redis is not None:
+            self._embedded_redis.terminate()
+            self._embedded_redis.wait(STOP_TIMEOUT_SECONDS)
+
+    def _make_agents(self) -> list[str]:
+        """Agent users logged in the way django.contrib.auth.login does it, minus the
+        password hashing (200 PBKDF2 hashes would cost the bench a minute)."""
+        from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+        from django.contrib.auth.hashers import make_password
+        from django.contrib.auth.models import Group
+
+        from chat.management.commands.createagent import AGENTS_GROUP
+
+        User = get_user_model()
+        User.objects.bulk_create([
+            User(username=f"{self.run_id}-agent-{n:04d}", first_name=f"Agent {n}", password=make_password(None))
+            for n in range(self.agents)
+        ])
+        users = list(User.objects.filter(username__startswith=f"{self.run_id}-").order_by("username"))
+        Group.objects.get_or_create(name=AGENTS_GROUP)[0].user_set.add(*users)
+        SessionStore = import_module(_session_engine()).SessionStore
+        for user in users:
+            session = SessionStore()
+            session[SESSION_KEY] = user._meta.pk.value_to_string(user)
+            session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+            session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+            session.create()
+            self._session_keys.append(session.session_key)
+        return list(self._session_keys)
+
+    def _start_server(self) -> str:
+        from django.conf import settings
+
+        from ha.models import Application, Option
+
+        application = Application.objects.create(
+            name=f"{self.run_id}-primary", pair=self.run_id, configured_role=Application.Role.PRIMARY,
+            host="127.0.0.1", port=free_port(),
+        )
+        Option.objects.create(
+            application=application, name="agent-capacity", value=str(math.ceil(self.chats / self.agents))
+        )
+        env = {
+            **os.environ,
+            "REDIS_URL": _with_pool_cap(settings.REDIS_URL, self.redis_max_connections),
+            "REDIS_PREFIX": self.redis_prefix,
+            "BENCH_BASELINE": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+        server = ServerProcess(application.name, application.port, env, self.profile)
+        self.servers.append(server)
+        server.start()
+        server.wait_serving()
+        return server.ws
+
+    def _delete_redis_keys(self) -> None:
+        import redis
+        from django.conf import settings
+
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        keys = list(client.scan_iter(f"{self.redis_prefix}:*", count=1000))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start:start + 500])
+        logger.info("deleted %d redis keys under %s:", len(keys), self.redis_prefix)
+
+
+def _session_engine() -> str:
+    from django.conf import settings
+
+    return settings.SESSION_ENGINE
+
+
+def _with_pool_cap(url: str, max_connections: int) -> str:
+    """``url`` with redis-py's ``max_connections`` query option, unless 0 or already there.
+
+    redis-py 8's pools hold at most 100 connections and raise MaxConnectionsError
+    beyond: 200 chats sending at once exceed that on both paths (our
+    instance's client and channels_redis both take their pool from this URL).
+    """
+    parsed = urlparse(url)
+    query = parse_qs(parsed.query)
+    if max_connections == 0 or "max_connections" in query:
+        return url
+    query["max_connections"] = [str(max_connections)]
+    return urlunparse(parsed._replace(query=urlencode(query, doseq=True)))
+
+
+def _local_ws(url: str) -> str:
+    """``url``'s ws:// base; the bench loads only this machine."""
+    parsed = urlparse(url)
+    if parsed.hostname not in LOCAL_HOSTS or parsed.port is None:
+        raise ValueError(f"--url must be ws://127.0.0.1:PORT (this machine only), not {url!r}")
+    return f"ws://{parsed.hostname}:{parsed.port}"
