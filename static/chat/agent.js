@@ -43,12 +43,29 @@ const conn = new Connection({
     ui.status.dataset.state = connState;
     ui.status.textContent = stateText(connState, detail);
     if (connState === "open") ui.server.textContent = serverText({ url: detail.url });
+    if (connState === "waiting" && detail.round >= 2 && !detail.notPrimary) checkLoggedIn();
   },
   onServer(server) {
     ui.server.textContent = serverText(server);
     if (server.epoch !== null) ui.epoch.textContent = String(server.epoch);
   },
 });
+
+// A refused websocket looks the same in a browser whether the server is down
+// or the login expired (403): ask the page itself, which redirects when logged out.
+let checkingLogin = false;
+async function checkLoggedIn() {
+  if (checkingLogin) return;
+  checkingLogin = true;
+  try {
+    const response = await fetch(location.pathname, { redirect: "manual", cache: "no-store" });
+    if (response.type === "opaqueredirect") location.assign(`/accounts/login/?next=${encodeURIComponent(location.pathname)}`);
+  } catch {
+    /* the server is down: keep retrying the socket */
+  } finally {
+    checkingLogin = false;
+  }
+}
 
 function save() {
   store.save(KEY, state);

@@ -96,6 +96,12 @@ function receive(frame) {
     case "error":
       if (frame.code === "bad-token" && chat) {
         end("This chat is no longer available.");
+      } else if (!chat && startFrame) {
+        // The start was refused (say, an empty nickname): back to the form.
+        startFrame = null;
+        conn.stop();
+        ui.startForm.querySelector("button").disabled = false;
+        showError(frame.message);
       } else {
         showError(frame.message);
       }

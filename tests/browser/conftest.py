@@ -88,6 +88,13 @@ class Pages:
         self.opened.append((label, page))
         return page
 
+    def screenshot(self, page: Page, label: str) -> Path:
+        """A screenshot now, besides the ones every page gets when the test ends."""
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{self.test_name}-{label}.png"
+        page.screenshot(path=path, full_page=True)
+        return path
+
     def screenshot_all(self) -> list[Path]:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         saved = []
@@ -115,7 +122,7 @@ def pages(browser: Browser, request) -> Iterator[Pages]:
 def login_agent(agent_cookie) -> Callable[[Pages, str, str], Page]:
     """Open the agent desktop of ``username`` (made with createagent) on a server."""
 
-    def open_desk(pages: Pages, http: str, username: str) -> Page:
-        return pages.open(username, f"{http}/agent/", cookie=agent_cookie(username), viewport=DESKTOP)
+    def open_desk(pages: Pages, http: str, username: str, viewport: dict | None = None) -> Page:
+        return pages.open(username, f"{http}/agent/", cookie=agent_cookie(username), viewport=viewport or DESKTOP)
 
     return open_desk

@@ -1,7 +1,7 @@
 """A customer page and an agent desktop talking through one real chat server."""
 from playwright.sync_api import expect
 
-from .conftest import DESKTOP
+from .conftest import DESKTOP, PHONE
 from .pagekit import assert_each_seq_once, events, expect_message, message_texts, panel, say, start_chat
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -12,6 +12,7 @@ def test_a_customer_and_an_agent_chat_in_their_pages(server, pages, agent_cookie
     agent_cookie("alice")  # makes the account; Alice logs in through the form
     desk = pages.open("agent", f"{server.http}/agent/", viewport=DESKTOP)
     expect(desk).to_have_url(f"{server.http}/accounts/login/?next=/agent/")
+    pages.screenshot(desk, "login")
     desk.fill("#id_username", "alice")
     desk.fill("#id_password", "secret")
     desk.click("#login")
@@ -21,6 +22,7 @@ def test_a_customer_and_an_agent_chat_in_their_pages(server, pages, agent_cookie
 
     carol = pages.open("customer", f"{server.http}/")
     expect(carol).to_have_title("Chat HA web sample")
+    pages.screenshot(carol, "customer-start")
     start_chat(carol, "Carol", "billing")
     expect(carol.locator("#transcript li[data-type=joined]").filter(has_text="Alice joined")).to_have_count(1)
     chat = panel(desk)
@@ -62,7 +64,7 @@ def test_a_customer_and_an_agent_chat_in_their_pages(server, pages, agent_cookie
 
 def test_markup_in_a_message_or_a_nickname_shows_as_text(server, pages, login_agent):
     """A message and a nickname that look like HTML show as typed, on both pages, and run nothing."""
-    desk = login_agent(pages, server.http, "alice")
+    desk = login_agent(pages, server.http, "alice", viewport=PHONE)  # the desk on a phone, too
     desk.check("#available")
     eve = pages.open("customer", f"{server.http}/")
     start_chat(eve, "<b>Eve</b>", "<script>alert(2)</script>")
@@ -83,3 +85,19 @@ def test_markup_in_a_message_or_a_nickname_shows_as_text(server, pages, login_ag
     expect(who).to_have_text("<b>Eve</b>")
     desk.wait_for_timeout(300)  # an onerror handler would have fired by now
     assert pages.dialogs == []
+
+
+def test_a_waiting_customer_sees_its_place_in_the_queue_and_can_leave(server, pages):
+    """With no agent around Dave is told his place in the queue; he leaves and may start afresh."""
+    dave = pages.open("customer", f"{server.http}/")
+    start_chat(dave, "Dave", "nobody home")
+    expect(dave.locator("#transcript li[data-notice=queued]")).to_contain_text("number 1 in the queue")
+    dave.click("#leave")
+    expect(dave.locator("#transcript li[data-type=closed]")).to_have_attribute("data-reason", "customer-left")
+    expect(dave.locator("#ended")).to_contain_text("the customer left")
+    expect(dave.locator("#status")).to_have_text("Chat ended")
+    pages.screenshot(dave, "ended")
+
+    dave.click("#new-chat")
+    expect(dave.locator("#start")).to_be_visible()
+    assert dave.evaluate("sessionStorage.getItem('chat.customer')") is None
