@@ -32,6 +32,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
     """What both sockets share: the backup's refusal, JSON framing, errors."""
 
     handlers: dict[str, str] = {}
+    # Events reach sockets through the in-process hub (chat.hub), never through
+    # the channel layer: a layer channel per socket would cost each socket a
+    # blocking Redis receive, for nothing.
+    channel_layer_alias = None
 
     participant: Participant | None
     sessions: set[str]

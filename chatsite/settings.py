@@ -95,7 +95,9 @@ REDIS_PREFIX = envstr("REDIS_PREFIX", "chatha")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:asgi"},
+        # channels_redis blocks 5 s in each receive; redis-py's own 5 s socket
+        # timeout would race it and fail idle receives, hence the longer one.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 10}], "prefix": f"{REDIS_PREFIX}:asgi"},
     }
 }
 

@@ -58,3 +58,13 @@ def test_seq_counts_from_one_with_no_gap(customer, agent):
         assert [e["text"] for e in client.events(session_id) if e["type"] == "message"] == [
             f"m{n}" for n in range(20)
         ]
+
+
+def test_an_idle_chat_keeps_its_sockets(customer, agent):
+    """Nothing in the server times a quiet socket out (Redis waits included)."""
+    alice = agent("alice")
+    carol = customer("Carol")
+    alice.until(type="assigned")
+    assert carol.quiet(seconds=7) == [] or all(f["type"] != "error" for f in carol.frames)
+    carol.send(type="message", text="still there?", client_id=new_client_id())
+    assert alice.until(type="message", text="still there?")

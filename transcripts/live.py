@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from channels.layers import get_channel_layer
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chat.frames import CloseReason, Notice
 from chat.service import ChatService
@@ -150,13 +149,7 @@ class TranscriptSaves:
     async def _listen(self, layer: Any, channel: str) -> None:
         handlers = {feedback.SAVED: self.transcript_saved, feedback.FAILED: self.transcript_failed}
         while True:
-            try:
-                message = await layer.receive(channel)
-            except RedisTimeoutError:
-                # redis-py 8 gives a connection a 5 s socket timeout, as long as
-                # channels_redis' blocking pop (brpop_timeout): an idle wait can end
-                # in this error instead of an empty pop. The channel is still ours.
-                continue
+            message = await layer.receive(channel)
             try:
                 await handlers[message["type"]](message)
             except ChatError as error:
