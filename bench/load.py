@@ -16,6 +16,7 @@ import logging
 import signal
 import sys
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
@@ -44,8 +45,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--redis-max-connections", type=int, default=1000, metavar="N",
                         help="redis-py pool cap of our server, set through its REDIS_URL (default 1000; "
                              "0: the URL as configured, where redis-py 8 caps at 100 and raises beyond)")
-    parser.add_argument("--profile", type=Path,
-                        help="run our server under py-spy and write a speedscope profile here")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="sample the server with py-spy during each exchange: DIR/<path>.speedscope.json")
     args = parser.parse_args(argv)
     args.paths = [name.strip() for name in args.paths.split(",") if name.strip()]
     if not args.paths or set(args.paths) - set(PATHS):
@@ -71,11 +72,20 @@ async def measure(target: stack.Target, args: argparse.Namespace) -> list[Result
         logger.info("%s: %d chats open in %.1f s; exchanging %d messages each", name, args.chats, opened, args.messages)
         try:
             exchange = Exchange(args.messages, args.window, "x" * args.size)
-            result = await exchange.run(name, chats, args.timeout)
+            with profiled(target, name, args.profile):
+                result = await exchange.run(name, chats, args.timeout)
             results.append(dataclasses.replace(result, open_seconds=opened))
         finally:
             await path.end(chats)
     return results
+
+
+def profiled(target: stack.Target, path: str, directory: Path | None) -> AbstractContextManager[None]:
+    """py-spy on our server during one exchange, when --profile asks and the server is ours."""
+    if directory is None or target.server is None:
+        return nullcontext()
+    directory.mkdir(parents=True, exist_ok=True)
+    return target.server.profiled(directory / f"{path}.speedscope.json")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,15 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     stack.setup_django()
     agents = args.agents or args.chats
     with stack.BenchStack(
-        chats=args.chats, agents=agents, url=args.url, profile=args.profile,
-        redis_max_connections=args.redis_max_connections,
+        chats=args.chats, agents=agents, url=args.url, redis_max_connections=args.redis_max_connections,
     ) as bench:
         results = asyncio.run(measure(bench.target, args))
         clean = all(r.lost == r.duplicates == r.errors == r.dropped == 0 for r in results)
         bench.keep_logs = not clean
     print(render(results, args.messages, args.window))
-    if args.profile:
-        print(f"server profile (speedscope.app): {args.profile}")
     return 0 if clean else 1
 
 

@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
@@ -37,6 +39,9 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 # ten times that means it is stuck, and the bench says so instead of hanging.
 START_TIMEOUT_SECONDS = 30
 STOP_TIMEOUT_SECONDS = 10
+# py-spy's samples per second: 250 shows a 4 ms Redis round trip, and
+# --nonblocking sampling at that rate costs the server a few per cent.
+PROFILE_RATE_HZ = 250
 
 logger = logging.getLogger("bench")
 
@@ -77,7 +82,6 @@ class ServerProcess:
     name: str
     port: int
     env: dict[str, str]
-    profile: Path | None = None
     log_path: Path = field(init=False)
     process: subprocess.Popen[bytes] | None = None
 
@@ -94,13 +98,10 @@ class ServerProcess:
 
     def start(self) -> None:
         command = [sys.executable, "manage.py", "runchatserver", self.name]
-        if self.profile is not None:
-            command = [_py_spy(), "record", "--rate", "250", "--format", "speedscope",
-                       "--output", str(self.profile), "--", *command]
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
-            # A process group of its own: a signal reaches the server under py-spy
-            # too, and the terminal's Ctrl-C reaches only the bench, which stops it.
+            # A process group of its own: the terminal's Ctrl-C reaches only the
+            # bench, which stops the server after it, and a kill reaches all of it.
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
@@ -121,8 +122,24 @@ class ServerProcess:
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, sig)
 
+    @contextmanager
+    def profiled(self, output: Path) -> Iterator[None]:
+        """Sample the server with py-spy while the block runs; a speedscope profile in ``output``."""
+        assert self.process is not None
+        spy = subprocess.Popen(
+            [_py_spy(), "record", "--pid", str(self.process.pid), "--rate", str(PROFILE_RATE_HZ),
+             "--nonblocking", "--format", "speedscope", "--output", str(output)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            yield
+        finally:
+            spy.send_signal(signal.SIGINT)  # py-spy writes the profile on SIGINT
+            spy.wait(STOP_TIMEOUT_SECONDS)
+            logger.info("%s: profile in %s (open it at https://www.speedscope.app)", self.name, output)
+
     def stop(self, keep_log: bool = False) -> None:
-        """SIGINT (daphne and py-spy both finish cleanly on it), SIGKILL if that hangs."""
+        """SIGINT (daphne finishes cleanly on it), SIGKILL if that hangs."""
         if self.process is None:
             return
         self.kill(signal.SIGINT)
@@ -143,7 +160,7 @@ class ServerProcess:
 def _py_spy() -> str:
     found = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
     if found is None:
-        raise RuntimeError("--profile needs py-spy: pip install py-spy")
+        raise RuntimeError("--profile needs py-spy (pip install py-spy)")
     return found
 
 
@@ -155,6 +172,7 @@ class Target:
     agent_cookies: list[str]
     cookie_name: str
     run_id: str
+    server: ServerProcess | None
 
 
 class BenchStack:
@@ -166,13 +184,11 @@ class BenchStack:
     """
 
     def __init__(
-        self, *, chats: int, agents: int, url: str | None = None, profile: Path | None = None,
-        redis_max_connections: int = 0,
+        self, *, chats: int, agents: int, url: str | None = None, redis_max_connections: int = 0,
     ) -> None:
         self.chats = chats
         self.agents = agents
         self.url = url
-        self.profile = profile
         self.redis_max_connections = redis_max_connections
         self.run_id = f"bench-{uuid.uuid4().hex[:8]}"
         self.redis_prefix = self.run_id
@@ -196,7 +212,8 @@ class BenchStack:
         except BaseException as error:
             self.__exit__(type(error), error, error.__traceback__)
             raise
-        self.target = Target(ws, cookies, settings.SESSION_COOKIE_NAME, self.run_id)
+        server = self.servers[0] if self.servers else None
+        self.target = Target(ws, cookies, settings.SESSION_COOKIE_NAME, self.run_id, server)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
@@ -262,7 +279,7 @@ class BenchStack:
             "BENCH_BASELINE": "1",
             "PYTHONUNBUFFERED": "1",
         }
-        server = ServerProcess(application.name, application.port, env, self.profile)
+        server = ServerProcess(application.name, application.port, env)
         self.servers.append(server)
         server.start()
         server.wait_serving()
