@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.harness import ARTIFACTS, ROOT, http_get
 
@@ -103,7 +104,7 @@ class Pages:
             try:
                 page.screenshot(path=path, full_page=True)
                 saved.append(path)
-            except Exception as error:  # a crashed page must not hide the test's own failure
+            except PlaywrightError as error:  # a crashed page must not hide the test's own failure
                 warnings.warn(f"no screenshot of {label}: {error}", stacklevel=1)
         return saved
 

@@ -3,7 +3,14 @@ from playwright.sync_api import expect
 
 from tests.harness import new_client_id
 
-from .pagekit import assert_each_seq_once, customer_session, expect_message, message_texts, say, start_chat
+from .pagekit import (
+    assert_each_seq_once,
+    customer_session,
+    expect_message,
+    message_texts,
+    say,
+    start_chat,
+)
 
 
 def test_a_reload_of_the_customer_page_keeps_the_chat_and_shows_each_message_once(server, pages, agent):

@@ -2,7 +2,15 @@
 from playwright.sync_api import expect
 
 from .conftest import DESKTOP, PHONE
-from .pagekit import assert_each_seq_once, events, expect_message, message_texts, panel, say, start_chat
+from .pagekit import (
+    assert_each_seq_once,
+    events,
+    expect_message,
+    message_texts,
+    panel,
+    say,
+    start_chat,
+)
 
 XSS = "<img src=x onerror=alert(1)>"
 
