@@ -18,7 +18,7 @@ from django.test import Client as HttpClient
 from chatsite import devredis
 from ha.models import Application, Option
 
-from .harness import ARTIFACTS, ROOT, Client, ServerProcess, child_env, free_port
+from .harness import ARTIFACTS, ROOT, Client, ServerProcess, WorkerProcess, child_env, free_port
 
 REDIS_PREFIX = f"test-{uuid.uuid4().hex[:8]}"
 
@@ -145,3 +145,28 @@ def agent(server: ServerProcess, clients: list[Client], agent_cookie) -> Callabl
         return client
 
     return open_agent
+
+
+@pytest.fixture
+def start_worker(redis_url: str, transactional_db, request) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start a worker with extra environment (a faulty store); killed after the test."""
+    started: list[WorkerProcess] = []
+
+    def start(concurrency: int = 2, **env: str) -> WorkerProcess:
+        worker = WorkerProcess(
+            {**child_env(redis_url, REDIS_PREFIX), **env},
+            ARTIFACTS / "logs" / f"{request.node.name}-worker-{len(started)}.log",
+            concurrency,
+        )
+        started.append(worker)
+        return worker.start()
+
+    yield start
+    for worker in started:
+        worker.kill()
+
+
+@pytest.fixture
+def worker(start_worker) -> WorkerProcess:
+    """A worker that saves to the real store."""
+    return start_worker()

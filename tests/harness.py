@@ -292,3 +292,40 @@ class Participant:
     def close(self) -> None:
         if self.client is not None:
             self.client.close()
+
+
+@dataclass
+class WorkerProcess:
+    """One ``celery -A chatsite worker`` child process, in a process group of its own."""
+
+    env: dict[str, str]
+    log_path: Path
+    concurrency: int
+    process: subprocess.Popen | None = None
+
+    def start(self) -> WorkerProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "chatsite", "worker", "--loglevel", "INFO",
+                 "--concurrency", str(self.concurrency), "--hostname", f"test-{uuid.uuid4().hex[:6]}@%h",
+                 "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        wait_for(lambda: self._alive() and " ready." in self.log(), 30, "the celery worker to be ready")
+        return self
+
+    def _alive(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"the worker exited with {self.process.returncode}:\n{self.log()}")
+        return True
+
+    def kill(self) -> None:
+        """Kill it and its pool at once: a warm shutdown would hand its pending
+        retries back to the queue, where the next test's worker would find them."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -1,83 +1,14 @@
 """A real Celery worker beside the chat server, and ways to read what it saved."""
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from transcripts.models import Transcript
 
-from ..conftest import REDIS_PREFIX
-from ..harness import ARTIFACTS, ROOT, child_env, wait_for
-
-
-@dataclass
-class WorkerProcess:
-    """One ``celery -A chatsite worker`` child process, in a process group of its own."""
-
-    env: dict[str, str]
-    log_path: Path
-    concurrency: int
-    process: subprocess.Popen | None = None
-
-    def start(self) -> WorkerProcess:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "chatsite", "worker", "--loglevel", "INFO",
-                 "--concurrency", str(self.concurrency), "--hostname", f"test-{uuid.uuid4().hex[:6]}@%h",
-                 "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        wait_for(lambda: self._alive() and " ready." in self.log(), 30, "the celery worker to be ready")
-        return self
-
-    def _alive(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"the worker exited with {self.process.returncode}:\n{self.log()}")
-        return True
-
-    def kill(self) -> None:
-        """Kill it and its pool at once: a warm shutdown would hand its pending
-        retries back to the queue, where the next test's worker would find them."""
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
-@pytest.fixture
-def start_worker(redis_url: str, transactional_db, request) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start a worker with extra environment (a faulty store); killed after the test."""
-    started: list[WorkerProcess] = []
-
-    def start(concurrency: int = 2, **env: str) -> WorkerProcess:
-        worker = WorkerProcess(
-            {**child_env(redis_url, REDIS_PREFIX), **env},
-            ARTIFACTS / "logs" / f"{request.node.name}-worker-{len(started)}.log",
-            concurrency,
-        )
-        started.append(worker)
-        return worker.start()
-
-    yield start
-    for worker in started:
-        worker.kill()
-
-
-@pytest.fixture
-def worker(start_worker) -> WorkerProcess:
-    """A worker that saves to the real store."""
-    return start_worker()
+from ..harness import wait_for
 
 
 @pytest.fixture
