@@ -14,7 +14,12 @@ $(VENV)/.installed: requirements.txt
 run: $(VENV)/.installed
 	$(BIN)/python manage.py runstack
 
-test: $(VENV)/.installed
+# The browser tests drive Debian's chromium (browser downloads do not work here).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && apt-get install -y -qq chromium
+
+test: $(VENV)/.installed $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed
