@@ -5,7 +5,8 @@ import {
   KEPT_EVENTS, Sequencer, TypingLine, TypingSender, appendScrolled, closeReasonText, eventItem, pendingItem, scrollDown,
 } from "./transcript.js";
 
-const KEY = "chat.agent";
+// Per user: another agent logging in on this tab does not inherit the chats.
+const KEY = `chat.agent.${document.body.dataset.user}`;
 const $ = (selector) => document.querySelector(selector);
 
 const ui = {
@@ -230,6 +231,11 @@ function setEnded(id, text) {
   panels.get(id).panel.classList.toggle("is-ended", ended);
   if (ended) typing.set("", false);
 }
+
+document.querySelector("form.logout").addEventListener("submit", () => {
+  conn.stop();
+  for (const suffix of ["", ".outbox", ".servers"]) store.drop(KEY + suffix);
+});
 
 ui.available.checked = state.available;
 ui.available.addEventListener("change", () => {

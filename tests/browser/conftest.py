@@ -7,8 +7,6 @@ refuses ORM calls (SynchronousOnlyOperation) in whatever test runs beside it.
 """
 from __future__ import annotations
 
-import mimetypes
-import re
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
-from tests.harness import ARTIFACTS, ROOT, http_get
+from tests.harness import ARTIFACTS
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -30,7 +28,7 @@ SCREENSHOTS = ARTIFACTS / "screenshots"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 # Long enough for a restarted server to wait out the old lease (1.5 s) and for
-# the page's backoff (at most 2 s between tries) to find it.
+# the page's retries (at most about 1 s apart) to find it, on a loaded machine.
 FAILOVER_TIMEOUT_MS = 15_000
 
 
@@ -50,16 +48,6 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-def _static_from_disk(route) -> None:
-    relative = urlparse(route.request.url).path.removeprefix("/static/")
-    file = (ROOT / "static" / relative).resolve()
-    if file.is_file() and (ROOT / "static") in file.parents:
-        kind = "text/javascript" if file.suffix == ".js" else mimetypes.guess_type(file.name)[0]
-        route.fulfill(path=file, content_type=kind or "application/octet-stream")
-    else:
-        route.fulfill(status=404, body="not found")
-
-
 @dataclass
 class Pages:
     """Opens pages, each in its own browser context (its own cookies and
@@ -77,17 +65,22 @@ class Pages:
         origin = "{0.scheme}://{0.netloc}".format(urlparse(url))
         if cookie:
             context.add_cookies([{"name": "sessionid", "value": cookie, "url": origin}])
-        if http_get(f"{origin}/static/chat/connection.js")[0] == 404:
-            # Stop-gap until chatsite/asgi.py serves /static/ (daphne does not by
-            # itself): the pages under test are still this checkout's files.
-            warnings.warn("the server does not serve /static/; the browser tests serve it from disk", stacklevel=2)
-            context.route(re.compile(r"/static/"), _static_from_disk)
         page = context.new_page()
         page.on("pageerror", lambda error: self.errors.append(f"{label}: {error}"))
         page.on("dialog", lambda dialog: (self.dialogs.append(dialog.message), dialog.dismiss()))
+        # A module script the server does not serve (or serves with a wrong MIME
+        # type) leaves a page that just never connects: say so plainly instead.
+        page.on("response", lambda response: self._check_asset(label, response))
         page.goto(url)
         self.opened.append((label, page))
         return page
+
+    def _check_asset(self, label: str, response) -> None:
+        if "/static/" not in response.url:
+            return
+        kind = response.headers.get("content-type", "")
+        if response.status != 200 or (response.url.endswith(".js") and "javascript" not in kind):
+            self.errors.append(f"{label}: {response.url} answered {response.status} {kind}")
 
     def screenshot(self, page: Page, label: str) -> Path:
         """A screenshot now, besides the ones every page gets when the test ends."""
