@@ -13,8 +13,8 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ha.models import Application
@@ -145,7 +145,8 @@ class ChatService:
                 for who in session.gone(now, timeout):
                     if not session.is_open:
                         break
-                    logger.info("session %s: %s %s did not come back within %s s", session.id, who.role, who.id, timeout)
+                    logger.info("session %s: %s %s did not come back within %s s",
+                                session.id, who.role, who.id, timeout)
                     for event in session.leave(who):
                         await self._store(session, event, **self._bookkeeping(event))
                     freed = freed or who.role is Role.AGENT
@@ -346,7 +347,7 @@ class ChatService:
             stored = await self.log.append(self.instance.epoch, event, **options)
         except Fenced as fenced:
             logger.warning("session %s: %s", session.id, fenced)
-            asyncio.ensure_future(self.instance.fenced(fenced.pair_epoch))
+            await self.instance.fenced(fenced.pair_epoch)
             raise ChatError(ErrorCode.NOT_PRIMARY, "this server no longer serves the chat") from None
         if not stored.duplicate:
             session.apply(stored.event)

@@ -10,7 +10,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("pair", nargs="?", help="a pair's name (default: every pair)")
-        parser.add_argument("--json", dest="as_json", action="store_true", help="one JSON object per pair, one per line")
+        parser.add_argument(
+            "--json", dest="as_json", action="store_true", help="one JSON object per pair, one per line"
+        )
 
     def handle(self, *args, pair: str | None, as_json: bool, **options) -> None:
         client = connect()

@@ -1,5 +1,8 @@
 """Run one chat server instance (daphne) for a configured application."""
+# isort: off
 import daphne.server  # noqa: F401  (installs the asyncio reactor: must come first)
+
+# isort: on
 
 import asyncio
 import logging
