@@ -96,6 +96,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def deliver(self, frame: dict[str, Any]) -> None:
         await self.send_json(frame)
 
+    async def send_text(self, text: str) -> None:
+        await self.send(text_data=text)
+
     async def drop(self, frame: dict[str, Any], code: int) -> None:
         frame = {**frame, "primary": await self._primary_ws()}
         await self.send_json(frame)

@@ -6,6 +6,7 @@ lock, and each connection gets it in seq order.
 """
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from typing import Any, Protocol
@@ -14,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 
 class Connection(Protocol):
-    async def deliver(self, frame: dict[str, Any]) -> None: ...
+    async def send_text(self, text: str) -> None: ...
 
 
 class Hub:
@@ -37,11 +38,12 @@ class Hub:
     async def publish(
         self, session_id: str, frame: dict[str, Any], exclude: Connection | None = None
     ) -> None:
+        text = json.dumps(frame)  # once, however many follow the session
         for connection in self.followers(session_id):
             if connection is exclude:
                 continue
             try:
-                await connection.deliver(frame)
+                await connection.send_text(text)
             except Exception:
                 # A socket that died mid-send is cleaned up by its own disconnect.
                 logger.debug("could not deliver to %r", connection, exc_info=True)

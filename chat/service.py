@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -39,6 +39,8 @@ class Connection(Protocol):
     sessions: set[str]
 
     async def deliver(self, frame: dict[str, Any]) -> None: ...
+
+    async def send_text(self, text: str) -> None: ...
 
     async def drop(self, frame: dict[str, Any], code: int) -> None: ...
 
@@ -302,24 +304,23 @@ class ChatService:
     async def route(self) -> None:
         """Give waiting chats, oldest first, to available agents while any has room."""
         async with self._routing:
+            open_chats = Counter(
+                s.agent.id for s in self.sessions.values() if s.is_open and s.agent is not None
+            )
             for session_id in await self.log.queue():
                 session = self.sessions.get(session_id)
                 if session is None or session.status is not Status.QUEUED:
                     continue
                 loads = [
-                    assignment.AgentLoad(p.participant.id, self._open_chats(p.participant.id), p.ready_since)
-                    for p in self.agents.values()
-                    if p.available
+                    assignment.AgentLoad(agent_id, open_chats[agent_id], presence.ready_since)
+                    for agent_id, presence in self.agents.items()
+                    if presence.available
                 ]
                 chosen = assignment.pick_agent(loads, self.instance.settings["agent-capacity"])
                 if chosen is None:
                     return
                 await self._assign(session, self.agents[chosen])
-
-    def _open_chats(self, agent_id: str) -> int:
-        return sum(
-            1 for s in self.sessions.values() if s.is_open and s.agent is not None and s.agent.id == agent_id
-        )
+                open_chats[chosen] += 1
 
     async def _assign(self, session: ChatSession, presence: AgentPresence) -> None:
         agent = presence.participant

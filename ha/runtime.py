@@ -32,6 +32,13 @@ from .role import Action, Role, RoleMachine
 
 logger = logging.getLogger("ha")
 
+# Sockets of a busy instance share this many Redis connections and wait for a
+# free one rather than fail; the lease has a client of its own, so that chat
+# traffic never delays a renewal.
+REDIS_CONNECTIONS = 64
+REDIS_WAIT_S = 5
+LEASE_REDIS_CONNECTIONS = 2
+
 # A configured backup that starts with no primary around waits this many lease
 # lengths before claiming, so that a pair started together ends up as configured.
 STARTUP_GRACE_LEASES = 2
@@ -56,8 +63,8 @@ class Instance:
         self.machine = RoleMachine(
             application.name, application.pair, application.configured_role == Application.Role.PRIMARY
         )
-        self.redis = redis.Redis.from_url(settings.REDIS_URL)
-        self.lease = Lease(self.redis, self.pair, self.name)
+        self.redis = _client(REDIS_CONNECTIONS)
+        self.lease = Lease(_client(LEASE_REDIS_CONNECTIONS), self.pair, self.name)
         self.listener: RoleListener | None = None
         self._started = time.monotonic()
         self._lease_valid_until = 0.0
@@ -182,6 +189,13 @@ class Instance:
                 logger.info("%s: options changed: %s", self.name,
                             ", ".join(f"{name}={fresh[name]}" for name in changed))
                 self.settings = fresh
+
+
+def _client(connections: int) -> redis.Redis:
+    pool = redis.BlockingConnectionPool.from_url(
+        settings.REDIS_URL, max_connections=connections, timeout=REDIS_WAIT_S
+    )
+    return redis.Redis(connection_pool=pool)
 
 
 _current: Instance | None = None
