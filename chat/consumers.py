@@ -8,8 +8,11 @@ import json
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import DatabaseError
+from redis.exceptions import RedisError
 
 from ha.runtime import current
+from ha.topology import primary_ws_url
 
 from .frames import CLOSE_FORBIDDEN, CLOSE_NOT_PRIMARY, ErrorCode, In, Out
 from .service import ChatService, service
@@ -105,9 +108,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.close(code=code)
 
     async def _primary_ws(self) -> str | None:
-        from ha.topology import primary_ws_url
-
-        return await primary_ws_url(current())
+        """The serving instance's address, as a hint; None when it cannot be told."""
+        try:
+            return await primary_ws_url(current())
+        except (RedisError, DatabaseError):
+            return None  # cut from Redis: the client finds the primary itself
 
 
 class CustomerConsumer(ChatConsumer):

@@ -76,9 +76,9 @@ def start_server(redis_url: str, request) -> Iterator[Callable[[Application], Se
     """Start ``runchatserver`` for an application; every one is killed after the test."""
     started: list[ServerProcess] = []
 
-    def start(application: Application, *, serving: bool = True) -> ServerProcess:
+    def start(application: Application, *, serving: bool = True, **env: str) -> ServerProcess:
         server = ServerProcess(
-            application.name, application.port, child_env(redis_url, REDIS_PREFIX),
+            application.name, application.port, {**child_env(redis_url, REDIS_PREFIX), **env},
             ARTIFACTS / "logs" / f"{request.node.name}-{application.name}.log",
         )
         started.append(server)

@@ -280,3 +280,71 @@ def test_a_backup_refuses_sockets_with_the_primarys_address(pair):
     assert client.ws.close_code == 4010
     assert http_get(f"{backup.http}/readyz")[0] == 503
     assert topology(backup)["backup"]["name"] == backup.name
+
+
+def test_queued_chats_survive_a_failover_and_go_to_the_next_agent(pair, agent_cookie):
+    primary, backup = pair()
+    servers = [primary.ws, backup.ws]
+    carol = Participant(servers, "/ws/chat/")
+    carol.connect()
+    carol.send(type="start", nickname="Carol")
+    started = carol.until(type="started")
+    assert carol.until(type="notice")["notice"] == "queued"
+
+    primary.kill()
+    backup.wait_serving()
+    alice = Participant(servers, "/ws/agent/", cookie=agent_cookie("alice"))
+    alice.connect()
+    alice.send(type="ready")
+    assert alice.until(type="assigned")["session_id"] == started["session_id"]
+    carol.close()
+
+
+def test_a_participant_that_never_comes_back_after_a_failover_has_left(pair, chat):
+    primary, backup = pair(participant_return_timeout="1")
+    carol, alice, _ = chat(primary, backup)
+    carol.say("bye for now")
+    carol.drain_until_acked()
+
+    primary.kill()
+    backup.wait_serving()
+    alice.connect()  # the agent comes back, the customer does not
+    left = alice.until(type="left", timeout=10)
+    assert left["role"] == "customer"
+    assert alice.until(type="closed")["reason"] == "customer-left"
+
+
+def test_a_primary_cut_from_redis_stops_serving_and_the_backup_takes_over(chat, make_application,
+                                                                           start_server, redis_url):
+    from urllib.parse import urlparse
+
+    from .proxy import CuttableProxy
+
+    target = urlparse(redis_url)
+    proxy = CuttableProxy((target.hostname, target.port or 6379))
+    name = f"cut-{time.monotonic_ns() % 10**8}"
+    primary = start_server(make_application(f"{name}-a", pair=name, **HA_OPTIONS),
+                           REDIS_URL=f"redis://127.0.0.1:{proxy.port}{target.path}")
+    backup = start_server(make_application(f"{name}-b", pair=name, role="backup", **HA_OPTIONS), serving=False)
+    carol, alice, session_id = chat(primary, backup)
+    carol.say("before the cut")
+    carol.drain_until_acked()
+
+    proxy.cut()
+    cut = time.monotonic()
+    frame = carol.until(type="not-primary", timeout=5)
+    assert time.monotonic() - cut < 3, "the cut primary served on past its lease"
+    assert frame["type"] == "not-primary"
+    backup.wait_serving(timeout=5)
+    carol.connect()
+    alice.connect()
+    carol.say("through the backup")
+    carol.drain_until_acked()
+    alice.sees(session_id, "through the backup")
+
+    proxy.restore()
+    time.sleep(1)
+    assert http_get(f"{primary.http}/readyz")[0] == 503
+    assert topology(backup)["primary"]["name"] == backup.name
+    assert_each_once_in_order(carol, session_id, ["before the cut", "through the backup"])
+    proxy.close()

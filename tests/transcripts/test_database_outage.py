@@ -4,8 +4,8 @@ import pytest
 from django.db import connection
 
 from ..harness import database_url, wait_for
+from ..proxy import CuttableProxy
 from .conftest import wait_saved
-from .dbproxy import CuttableProxy
 from .test_auto_save import say
 
 pytestmark = pytest.mark.skipif(

@@ -1,4 +1,4 @@
-"""A TCP proxy in front of PostgreSQL that a test can cut, as a database outage would."""
+"""A TCP proxy that a test can cut, as an outage of PostgreSQL or Redis would."""
 from __future__ import annotations
 
 import socket
