@@ -22,7 +22,7 @@ from .pagekit import (
 
 def test_the_customer_page_survives_a_kill_9_and_restart_of_its_server(make_application, start_server, pages,
                                                                         login_agent):
-    """The server dies mid-chat and comes back at epoch 2; both pages resume, and what was typed meanwhile arrives once."""
+    """The server dies mid-chat and returns at epoch 2; both pages resume, and what was typed meanwhile arrives once."""
     application = make_application(session_restoration_mode="simple")
     first = start_server(application)
     desk = login_agent(pages, first.http, "alice")
