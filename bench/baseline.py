@@ -7,11 +7,19 @@ Each message thus pays what a Channels app on the Redis layer pays (a
 group_send, then a layer receive per member), where our path stores the
 event with one Lua call and fans it out in-process.
 
-It uses the channels_redis layer of settings.CHANNEL_LAYERS with one change,
-a larger ``capacity``: channels_redis counts that capacity per process, not
-per socket (every consumer of a process shares one Redis key), so its default
-of 100 drops group messages, silently, as soon as 100 are in flight in one
-server; a deployment of this size would raise it too.
+It uses the channels_redis layer of settings.CHANNEL_LAYERS with two changes
+that a deployment of this size would make too, both confined to this layer
+(the chat server's own settings stay as the project ships them):
+
+- a larger ``capacity``: channels_redis counts that capacity per process, not
+  per socket (every consumer of a process shares one Redis key), so its
+  default of 100 drops group messages, silently, as soon as 100 are in flight
+  in one server;
+- a larger Redis pool: channels_redis builds a plain ``ConnectionPool`` from
+  the host's address, and redis-py 8 caps one at 100 connections and raises
+  ``MaxConnectionsError`` beyond. 200 sockets sending at once exceed that:
+  daphne closes a socket on every error (measured: 101 of 400 sockets closed,
+  half the messages lost), which would measure the cap, not the group chat.
 
 Routed at /ws/bench/baseline/ only when settings.BENCH_BASELINE is on.
 """
@@ -35,10 +43,16 @@ LAYER_ALIAS = "bench-baseline"
 # Messages in flight in one server process: room for 2 x 1000 chats with 5
 # unacknowledged messages each.
 LAYER_CAPACITY = 10_000
+# Redis connections of the layer's pool: one per socket with a frame in flight
+# for 2 x 500 chats (the bench's usual load is 2 x 200).
+LAYER_MAX_CONNECTIONS = 1_000
 
-channel_layers.backends[LAYER_ALIAS] = RedisChannelLayer(
-    **{**settings.CHANNEL_LAYERS["default"]["CONFIG"], "capacity": LAYER_CAPACITY}
-)
+_config = settings.CHANNEL_LAYERS["default"]["CONFIG"]
+channel_layers.backends[LAYER_ALIAS] = RedisChannelLayer(**{
+    **_config,
+    "hosts": [{**host, "max_connections": LAYER_MAX_CONNECTIONS} for host in _config["hosts"]],
+    "capacity": LAYER_CAPACITY,
+})
 
 
 class BaselineConsumer(AsyncWebsocketConsumer):

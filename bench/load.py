@@ -42,17 +42,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=120, help="seconds each phase may take before it is cut")
     parser.add_argument("--url", help="a running instance (ws://127.0.0.1:PORT) instead of our own; it must be "
                                       "started with BENCH_BASELINE=1 for the baseline and use this DATABASE_URL")
-    parser.add_argument("--redis-max-connections", type=int, default=1000, metavar="N",
-                        help="redis-py pool cap of our server, set through its REDIS_URL (default 1000; "
-                             "0: the URL as configured, where redis-py 8 caps at 100 and raises beyond)")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="sample the server with py-spy during each exchange: DIR/<path>.speedscope.json")
     args = parser.parse_args(argv)
     args.paths = [name.strip() for name in args.paths.split(",") if name.strip()]
     if not args.paths or set(args.paths) - set(PATHS):
         parser.error(f"--paths takes names from {', '.join(PATHS)}")
-    if args.redis_max_connections < 0:
-        parser.error("--redis-max-connections must be 0 or more")
     if min(args.chats, args.messages, args.window, args.size) < 1 or (args.agents is not None and args.agents < 1):
         parser.error("--chats, --messages, --window, --size and --agents must be at least 1")
     if args.url and args.profile:
@@ -95,9 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     stack.setup_django()
     agents = args.agents or args.chats
-    with stack.BenchStack(
-        chats=args.chats, agents=agents, url=args.url, redis_max_connections=args.redis_max_connections,
-    ) as bench:
+    with stack.BenchStack(chats=args.chats, agents=agents, url=args.url) as bench:
         results = asyncio.run(measure(bench.target, args))
         clean = all(r.lost == r.duplicates == r.errors == r.dropped == 0 for r in results)
         bench.keep_logs = not clean

@@ -28,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 from urllib.error import HTTPError, URLError
-from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
+from urllib.parse import urlparse
 from urllib.request import urlopen
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -183,13 +183,10 @@ class BenchStack:
     kept when the block raises or ``keep_logs`` was set.
     """
 
-    def __init__(
-        self, *, chats: int, agents: int, url: str | None = None, redis_max_connections: int = 0,
-    ) -> None:
+    def __init__(self, *, chats: int, agents: int, url: str | None = None) -> None:
         self.chats = chats
         self.agents = agents
         self.url = url
-        self.redis_max_connections = redis_max_connections
         self.run_id = f"bench-{uuid.uuid4().hex[:8]}"
         self.redis_prefix = self.run_id
         self.servers: list[ServerProcess] = []
@@ -261,7 +258,6 @@ class BenchStack:
         return list(self._session_keys)
 
     def _start_server(self) -> str:
-        from django.conf import settings
 
         from ha.models import Application, Option
 
@@ -274,7 +270,6 @@ class BenchStack:
         )
         env = {
             **os.environ,
-            "REDIS_URL": _with_pool_cap(settings.REDIS_URL, self.redis_max_connections),
             "REDIS_PREFIX": self.redis_prefix,
             "BENCH_BASELINE": "1",
             "PYTHONUNBUFFERED": "1",
@@ -300,21 +295,6 @@ def _session_engine() -> str:
     from django.conf import settings
 
     return settings.SESSION_ENGINE
-
-
-def _with_pool_cap(url: str, max_connections: int) -> str:
-    """``url`` with redis-py's ``max_connections`` query option, unless 0 or already there.
-
-    redis-py 8's pools hold at most 100 connections and raise MaxConnectionsError
-    beyond: 200 chats sending at once exceed that on both paths (our
-    instance's client and channels_redis both take their pool from this URL).
-    """
-    parsed = urlparse(url)
-    query = parse_qs(parsed.query)
-    if max_connections == 0 or "max_connections" in query:
-        return url
-    query["max_connections"] = [str(max_connections)]
-    return urlunparse(parsed._replace(query=urlencode(query, doseq=True)))
 
 
 def _local_ws(url: str) -> str:
