@@ -83,3 +83,65 @@ def render(results: list[Result], messages: int, window: int) -> str:
             f"ours/baseline latency p50: {p50:.2f}x, p99: {p99:.2f}x  (below 1: ours is faster)",
         ]
     return "\n".join(lines)
+
+
+@dataclass
+class FailoverResult:
+    """A failover run: what it took for the chats to move on, and what each client saw.
+
+    ``first_delivery``: per chat that had one, seconds from the kill to the first
+    customer message its agent got through the backup. ``served_after``:
+    seconds from the kill to the backup's first /readyz 200 (None: never).
+    ``counts``: lost, duplicated, gaps, conflicts, which must all be 0.
+    """
+
+    chats: int
+    messages: int
+    interval: float
+    killed_after: float
+    served_after: float | None
+    first_delivery: list[float]
+    sent: int
+    held: int
+    resent: int
+    repeats: int
+    reconnects: int
+    gave_up: int
+    errors: int
+    counts: dict[str, int]
+    completed: bool
+    takeovers: int  # epochs the pair moved by: 1 for one clean takeover
+
+    @property
+    def clean(self) -> bool:
+        return (self.completed and self.served_after is not None and not any(self.counts.values())
+                and self.errors == self.gave_up == 0 and len(self.first_delivery) == self.chats)
+
+
+def _percentile_ms(values: list[float], percent: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(math.ceil(percent / 100 * len(ordered)), 1) - 1] * 1000
+
+
+def render_failover(result: FailoverResult) -> str:
+    """The failover figures, then the counts that must be 0, then the verdict."""
+    r = result
+    served = f"{r.served_after:.2f} s" if r.served_after is not None else "never"
+    delivery = r.first_delivery
+    counts = "  ".join(f"{name} {n}" for name, n in r.counts.items())
+    return "\n".join([
+        f"failover: {r.chats} chats x {r.messages} messages, one every {r.interval * 1000:.0f} ms per customer; "
+        f"primary killed (SIGKILL) {r.killed_after:.1f} s into the exchange",
+        f"backup served (/readyz 200)         {served} after the kill; the pair's epoch moved by "
+        f"{r.takeovers}" + ("" if r.takeovers == 1 else " (one kill, more than one takeover: see the logs)"),
+        f"first delivery through the backup   p50 {_percentile_ms(delivery, 50):.0f} ms  "
+        f"p99 {_percentile_ms(delivery, 99):.0f} ms  max {_percentile_ms(delivery, 100):.0f} ms  "
+        f"({len(delivery)} of {r.chats} chats)",
+        f"messages {r.sent}: held while no server served {r.held}, re-sent after a reconnect {r.resent}, "
+        f"answered twice {r.repeats}; reconnects {r.reconnects}, clients that gave up {r.gave_up}, "
+        f"error frames {r.errors}",
+        f"{counts}  (must all be 0)",
+        "OK" if r.clean else "FAILED" + ("" if r.completed else ": the run timed out"),
+    ])

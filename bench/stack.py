@@ -5,11 +5,13 @@ sessions are deleted at the end, and every Redis key it made sits under a
 REDIS_PREFIX of its own (``bench-<random>``), deleted at the end too, so a
 run can share the database and Redis of a live ``make run``.
 
-The server side is one ``ServerProcess`` per chat server instance, so that a
-failover mode can start a pair and kill one member mid-run.
+The server side is one ``ServerProcess`` per chat server instance: one for
+the normal mode, the two members of a pair for the failover mode, which kills
+the primary mid-run.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -20,13 +22,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlparse
 from urllib.request import urlopen
@@ -39,6 +41,11 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 # ten times that means it is stuck, and the bench says so instead of hanging.
 START_TIMEOUT_SECONDS = 30
 STOP_TIMEOUT_SECONDS = 10
+# What the failover mode sets on both members of its pair (the seed's HA
+# recommendation for restoration): a backup that takes over restores the open
+# chats, so that they go on. Every other option keeps the project's default,
+# the HA timings included: the failover figures are those of a default pair.
+PAIR_OPTIONS = {"session-restoration-mode": "simple"}
 # py-spy's samples per second: 250 shows a 4 ms Redis round trip, and
 # --nonblocking sampling at that rate costs the server a few per cent.
 PROFILE_RATE_HZ = 250
@@ -71,6 +78,12 @@ def http_status(url: str, timeout: float = 2) -> int:
         return 0
 
 
+def topology(http: str, timeout: float = 2) -> dict[str, Any]:
+    """GET ``http``/api/ha/topology: how a client given one address learns the pair."""
+    with urlopen(f"{http}/api/ha/topology", timeout=timeout) as response:
+        return json.loads(response.read())
+
+
 @dataclass
 class ServerProcess:
     """One ``manage.py runchatserver NAME`` child, its output in a log file.
@@ -84,6 +97,8 @@ class ServerProcess:
     env: dict[str, str]
     log_path: Path = field(init=False)
     process: subprocess.Popen[bytes] | None = None
+    # The exit status a kill of ours leads to, so that stop() does not take it for a crash.
+    expected_returncode: int | None = None
 
     def __post_init__(self) -> None:
         self.log_path = LOG_DIR / f"{self.name}.log"
@@ -109,17 +124,33 @@ class ServerProcess:
 
     def wait_serving(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
         """Until /readyz answers 200 (the instance is the serving primary)."""
+        self._wait(lambda: http_status(f"{self.http}/readyz") == 200, "serve", timeout)
+
+    def wait_backup(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        """Until the instance says it is the backup of its pair (its topology's role)."""
+
+        def is_backup() -> bool:
+            try:
+                return topology(self.http)["self"]["role"] == "backup"
+            except (OSError, ValueError, KeyError):
+                return False
+
+        self._wait(is_backup, "become backup", timeout)
+
+    def _wait(self, done: Callable[[], bool], what: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while http_status(f"{self.http}/readyz") != 200:
+        while not done():
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not serve within {timeout} s; see {self.log_path}")
+                raise RuntimeError(f"{self.name} did not {what} within {timeout} s; see {self.log_path}")
             time.sleep(0.1)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Send ``sig`` (kill -9 by default: what a failover mode does to a primary)."""
+        """Send ``sig`` (kill -9 by default: what the failover mode does to the primary)."""
         if self.process is not None and self.process.poll() is None:
+            if sig in (signal.SIGKILL, signal.SIGTERM):
+                self.expected_returncode = -sig
             os.killpg(self.process.pid, sig)
 
     @contextmanager
@@ -149,7 +180,7 @@ class ServerProcess:
             logger.warning("%s did not stop on SIGINT; killing it", self.name)
             self.kill()
             self.process.wait()
-        if self.process.returncode not in (0, -signal.SIGINT):
+        if self.process.returncode not in (0, -signal.SIGINT, self.expected_returncode):
             logger.warning("%s exited with %d; its log: %s", self.name, self.process.returncode, self.log_path)
         elif keep_log:
             logger.info("%s's log: %s", self.name, self.log_path)
@@ -166,27 +197,41 @@ def _py_spy() -> str:
 
 @dataclass
 class Target:
-    """Where the clients connect, and as whom the agents log in."""
+    """Where the clients connect (the primary's address only, as a client is
+    given), and as whom the agents log in. ``servers`` are the bench's own
+    processes, the primary first; empty with --url."""
 
     ws: str
     agent_cookies: list[str]
     cookie_name: str
     run_id: str
-    server: ServerProcess | None
+    servers: list[ServerProcess]
+
+    @property
+    def server(self) -> ServerProcess | None:
+        return self.servers[0] if self.servers else None
+
+    @property
+    def http(self) -> str:
+        return self.ws.replace("ws://", "http://", 1)
 
 
 class BenchStack:
     """A context manager that makes a run's rows and server, and removes them after.
 
     With ``url`` it uses that running instance (its database is this
-    process's DATABASE_URL) and makes only the agents. The servers' logs are
-    kept when the block raises or ``keep_logs`` was set.
+    process's DATABASE_URL) and makes only the agents. With ``pair`` it starts
+    the two members of a pair (primary, then backup) instead of one instance.
+    The servers' logs are kept when the block raises or ``keep_logs`` was set.
     """
 
-    def __init__(self, *, chats: int, agents: int, url: str | None = None) -> None:
+    def __init__(self, *, chats: int, agents: int, url: str | None = None, pair: bool = False) -> None:
+        if url is not None and pair:
+            raise ValueError("a pair is the bench's own: no url with pair")
         self.chats = chats
         self.agents = agents
         self.url = url
+        self.pair = pair
         self.run_id = f"bench-{uuid.uuid4().hex[:8]}"
         self.redis_prefix = self.run_id
         self.servers: list[ServerProcess] = []
@@ -205,18 +250,23 @@ class BenchStack:
                 self._embedded_redis = devredis.start_embedded(settings.REDIS_URL, LOG_DIR / "redis")
             call_command("migrate", verbosity=0)
             cookies = self._make_agents()
-            ws = self._start_server() if self.url is None else _local_ws(self.url)
+            if self.url is not None:
+                ws = local_ws(self.url)
+            elif self.pair:
+                ws = self._start_pair()
+            else:
+                ws = self._start_server()
         except BaseException as error:
             self.__exit__(type(error), error, error.__traceback__)
             raise
-        server = self.servers[0] if self.servers else None
-        self.target = Target(ws, cookies, settings.SESSION_COOKIE_NAME, self.run_id, server)
+        self.target = Target(ws, cookies, settings.SESSION_COOKIE_NAME, self.run_id, self.servers)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         from django.contrib.auth import get_user_model
 
         from ha.models import Application
+        from transcripts.models import Transcript
 
         for server in self.servers:
             server.stop(keep_log=self.keep_logs or error is not None)
@@ -227,6 +277,8 @@ class BenchStack:
             store.delete(key)
         get_user_model().objects.filter(username__startswith=f"{self.run_id}-").delete()
         Application.objects.filter(pair=self.run_id).delete()
+        # None unless a worker of this REDIS_PREFIX ran beside the bench; then they are ours.
+        Transcript.objects.filter(pair=self.run_id).delete()
         if self._embedded_redis is not None:
             self._embedded_redis.terminate()
             self._embedded_redis.wait(STOP_TIMEOUT_SECONDS)
@@ -258,27 +310,43 @@ class BenchStack:
         return list(self._session_keys)
 
     def _start_server(self) -> str:
-
-        from ha.models import Application, Option
-
-        application = Application.objects.create(
-            name=f"{self.run_id}-primary", pair=self.run_id, configured_role=Application.Role.PRIMARY,
-            host="127.0.0.1", port=free_port(),
-        )
-        Option.objects.create(
-            application=application, name="agent-capacity", value=str(math.ceil(self.chats / self.agents))
-        )
-        env = {
-            **os.environ,
-            "REDIS_PREFIX": self.redis_prefix,
-            "BENCH_BASELINE": "1",
-            "PYTHONUNBUFFERED": "1",
-        }
-        server = ServerProcess(application.name, application.port, env)
-        self.servers.append(server)
+        """One instance, alone in its pair, with the baseline's route."""
+        server = self._server("primary", {}, {"BENCH_BASELINE": "1"})
         server.start()
         server.wait_serving()
         return server.ws
+
+    def _start_pair(self) -> str:
+        """Primary and backup of one pair, as ``make run`` starts them: the primary
+        serves first, so that the backup finds it and waits."""
+        primary = self._server("primary", PAIR_OPTIONS, {})
+        backup = self._server("backup", PAIR_OPTIONS, {})
+        primary.start()
+        primary.wait_serving()
+        backup.start()
+        backup.wait_backup()
+        return primary.ws
+
+    def _server(self, role: str, options: dict[str, str], env: dict[str, str]) -> ServerProcess:
+        """An application row of this run's pair, configured ``role``, and its process (not started).
+
+        The server keeps the project's settings: only REDIS_PREFIX (the run's keys
+        apart from anyone else's) and ``env`` are added to this environment.
+        """
+        from ha.models import Application, Option
+
+        application = Application.objects.create(
+            name=f"{self.run_id}-{role}", pair=self.run_id, configured_role=Application.Role(role),
+            host="127.0.0.1", port=free_port(),
+        )
+        capacity = str(math.ceil(self.chats / self.agents))
+        for name, value in {"agent-capacity": capacity, **options}.items():
+            Option.objects.create(application=application, name=name, value=value)  # save() checks the value
+        server = ServerProcess(application.name, application.port, {
+            **os.environ, "REDIS_PREFIX": self.redis_prefix, "PYTHONUNBUFFERED": "1", **env,
+        })
+        self.servers.append(server)
+        return server
 
     def _delete_redis_keys(self) -> None:
         import redis
@@ -297,9 +365,9 @@ def _session_engine() -> str:
     return settings.SESSION_ENGINE
 
 
-def _local_ws(url: str) -> str:
-    """``url``'s ws:// base; the bench loads only this machine."""
+def local_ws(url: str) -> str:
+    """``url``'s ws:// base; the bench loads only this machine (a --url, a topology's address)."""
     parsed = urlparse(url)
     if parsed.hostname not in LOCAL_HOSTS or parsed.port is None:
-        raise ValueError(f"--url must be ws://127.0.0.1:PORT (this machine only), not {url!r}")
+        raise ValueError(f"the bench connects to ws://127.0.0.1:PORT only (this machine), not {url!r}")
     return f"ws://{parsed.hostname}:{parsed.port}"
