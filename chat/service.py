@@ -238,7 +238,7 @@ class ChatService:
             session = await self._get(session_id)
             if session is None or session.agent is None or session.agent.id != connection.participant.id:
                 await connection.deliver(ChatError(
-                    ErrorCode.NOT_YOURS, f"session {session_id} is not one of your chats"
+                    ErrorCode.NOT_YOURS, f"session {session_id} is not one of your chats", session_id
                 ).frame())
                 continue
             await self._reattach(connection, session, session.agent, last_seq)

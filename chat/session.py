@@ -23,13 +23,17 @@ from .frames import CloseReason, ErrorCode, Event, Notice
 class ChatError(Exception):
     """A frame the server refuses; becomes an ``error`` frame, changes nothing."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str, session_id: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.session_id = session_id
 
     def frame(self) -> dict[str, str]:
-        return {"type": "error", "code": str(self.code), "message": self.message}
+        frame = {"type": "error", "code": str(self.code), "message": self.message}
+        if self.session_id is not None:
+            frame["session_id"] = self.session_id
+        return frame
 
 
 class Role(StrEnum):

@@ -107,7 +107,8 @@ def test_an_agent_cannot_write_to_a_chat_it_does_not_hold(chat, agent, redis_cli
     bob.send(type="message", session_id=target, text="hijack", client_id=new_client_id())
     assert bob.until(type="error")["code"] == "not-yours"
     bob.send(type="resume", sessions={target: 0})
-    assert bob.until(type="error")["code"] == "not-yours"
+    refused = bob.until(type="error")
+    assert (refused["code"], refused["session_id"]) == ("not-yours", target)
     assert all("seq" not in frame for frame in bob.frames)
     assert log_length(redis_client, target) == before
 

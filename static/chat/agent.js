@@ -96,13 +96,10 @@ function receive(frame) {
 
 function error(frame) {
   // A chat the new primary does not give back (closed meanwhile, or not restored).
-  if (frame.code === "not-yours") {
-    for (const [id, chat] of Object.entries(state.chats)) {
-      if (!chat.ended && frame.message.includes(id)) {
-        finish(id, "This chat is no longer yours.");
-        return;
-      }
-    }
+  const chat = frame.code === "not-yours" && state.chats[frame.session_id];
+  if (chat && !chat.ended) {
+    finish(frame.session_id, "This chat is no longer yours.");
+    return;
   }
   ui.error.textContent = frame.message;
   ui.error.hidden = false;
