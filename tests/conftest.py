@@ -34,6 +34,22 @@ def django_db_modify_db_settings() -> None:
         db.setdefault("TEST", {})["NAME"] = f"test_{db['NAME']}{suffix}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_connection_left(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """Let the test database be dropped: a server killed a moment ago may still
+    hold a connection that PostgreSQL has not reaped yet."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     url = settings.REDIS_URL
