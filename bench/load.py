@@ -160,17 +160,21 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     stack.setup_django()
     agents = args.agents or args.chats
-    with stack.BenchStack(chats=args.chats, agents=agents, url=args.url, pair=args.failover) as bench:
-        if args.failover:
-            outcome = asyncio.run(measure_failover(bench.target, args))
-            clean = outcome.clean
-            report = render_failover(outcome)
-            bench.keep_logs = outcome.takeovers != 1  # worth reading even when nothing was lost
-        else:
-            results = asyncio.run(measure(bench.target, args))
-            clean = all(r.lost == r.duplicates == r.errors == r.dropped == 0 for r in results)
-            report = render(results, args.messages, args.window)
-        bench.keep_logs = bench.keep_logs or not clean
+    try:
+        with stack.BenchStack(chats=args.chats, agents=agents, url=args.url, pair=args.failover) as bench:
+            if args.failover:
+                outcome = asyncio.run(measure_failover(bench.target, args))
+                clean = outcome.clean
+                report = render_failover(outcome)
+                bench.keep_logs = outcome.takeovers != 1  # worth reading even when nothing was lost
+            else:
+                results = asyncio.run(measure(bench.target, args))
+                clean = all(r.lost == r.duplicates == r.errors == r.dropped == 0 for r in results)
+                report = render(results, args.messages, args.window)
+            bench.keep_logs = bench.keep_logs or not clean
+    except KeyboardInterrupt:
+        logger.warning("interrupted: servers stopped, rows and keys removed")
+        return 130
     print(report)
     return 0 if clean else 1
 
