@@ -27,14 +27,12 @@ class Command(BaseCommand):
         call_command("ensure_default_pair")
 
         python = sys.executable
-        children = [
-            subprocess.Popen([python, "manage.py", "runchatserver", name], cwd=settings.BASE_DIR)
-            for name, _, _ in MEMBERS
-        ]
-        children.append(subprocess.Popen(
-            [python, "-m", "celery", "-A", "chatsite", "worker", "--loglevel", "INFO", "--concurrency", "2"],
-            cwd=settings.BASE_DIR,
-        ))
+        commands = {
+            **{name: [python, "manage.py", "runchatserver", name] for name, _, _ in MEMBERS},
+            "worker": [python, "-m", "celery", "-A", "chatsite", "worker", "--loglevel", "INFO",
+                       "--concurrency", "2"],
+        }
+        children = {name: subprocess.Popen(command, cwd=settings.BASE_DIR) for name, command in commands.items()}
         primary = Application.objects.get(name=MEMBERS[0][0])
         self.stdout.write(
             f"\nChat HA web sample:  {primary.http_url}/\n"
@@ -52,14 +50,24 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         try:
-            while not stopping and all(child.poll() is None for child in children):
+            while not stopping:
+                # A member that dies (kill -9 is the seed's own test) leaves its
+                # partner serving; the stack goes on and says how to bring it back.
+                for name, child in list(children.items()):
+                    if child.poll() is not None:
+                        self.stdout.write(
+                            f"{name} exited ({child.returncode}); the rest runs on. Restart it with: "
+                            f"{settings.BASE_DIR / '.venv/bin/python'} {' '.join(commands[name][1:])}"
+                        )
+                        del children[name]
                 time.sleep(0.5)
         except KeyboardInterrupt:
             pass
-        for child in [*children, redis_server]:
+        running = [*children.values(), redis_server]
+        for child in running:
             if child is not None and child.poll() is None:
                 child.terminate()
-        for child in [*children, redis_server]:
+        for child in running:
             if child is not None:
                 try:
                     child.wait(10)
