@@ -57,7 +57,7 @@ class Command(BaseCommand):
                     if child.poll() is not None:
                         self.stdout.write(
                             f"{name} exited ({child.returncode}); the rest runs on. Restart it with: "
-                            f"{settings.BASE_DIR / '.venv/bin/python'} {' '.join(commands[name][1:])}"
+                            f"{' '.join(commands[name])}"
                         )
                         del children[name]
                 time.sleep(0.5)
