@@ -350,6 +350,7 @@ class Resilient:
         self.reconnects = 0
         self.connected_to = ""
         self.gave_up = False
+        self.reconnect_seconds = 60.0  # how long a reconnect keeps trying; the run sets its --timeout
         self.on_event: EventHandler = lambda client, frame, at: None
         self.on_frame: EventHandler = lambda client, frame, at: None
         self.resume_frames: Callable[[], list[dict[str, Any]]] = list
@@ -466,8 +467,6 @@ class Resilient:
                              ws.close_code, ws.close_reason)
                 self.reconnects += 1
                 await self.connect(time.monotonic() + self.reconnect_seconds)
-
-    reconnect_seconds = 60.0
 
     async def send(self, frame: dict[str, Any]) -> None:
         """Send now if the socket is up; a message also waits in ``unacked`` for its own copy,
