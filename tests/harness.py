@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,17 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def receive_until(recv: Callable[..., dict[str, Any]], timeout: float, match: dict[str, Any],
+                  frames: list[dict[str, Any]]) -> dict[str, Any]:
+    """Call ``recv`` until a frame has every key/value of ``match``; return it."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        frame = recv(timeout=left)
+        if all(frame.get(key) == value for key, value in match.items()):
+            return frame
+    raise AssertionError(f"no frame matching {match}; got {frames[-10:]}")
 
 
 @dataclass
@@ -144,14 +156,7 @@ class Client:
 
     def until(self, timeout: float = 5, **match: Any) -> dict[str, Any]:
         """Receive until a frame has every key/value of ``match``; return it."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no frame matching {match}; got {self.frames[-10:]}")
-            frame = self.recv(timeout=left)
-            if all(frame.get(key) == value for key, value in match.items()):
-                return frame
+        return receive_until(self.recv, timeout, match, self.frames)
 
     def quiet(self, seconds: float = 0.3) -> list[dict[str, Any]]:
         """Whatever arrives within ``seconds``: to check that nothing more came."""
@@ -246,14 +251,7 @@ class Participant:
         return frame
 
     def until(self, timeout: float = 5, **match: Any) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no frame matching {match}; got {self.client.frames[-10:]}")
-            frame = self.recv(timeout=left)
-            if all(frame.get(key) == value for key, value in match.items()):
-                return frame
+        return receive_until(self.recv, timeout, match, self.client.frames)
 
     def send(self, **frame: Any) -> None:
         self.client.send(**frame)
