@@ -40,19 +40,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # blocking Redis receive, for nothing.
     channel_layer_alias = None
 
-    participant: Participant | None
+    participant: Participant | None = None
     sessions: set[str]
+    # None on a socket this instance refused or dropped: what still arrives on
+    # it (a client sends its resume as soon as the socket opens) is ignored.
+    chats: ChatService | None = None
 
     async def connect(self) -> None:
-        self.participant = None
         self.sessions = set()
-        self.instance = instance = current()
         await self.accept()
+        instance = current()
         if instance is None or not instance.serving:
-            await self.send_json({"type": str(Out.NOT_PRIMARY), "primary": await self._primary_ws()})
-            await self.close(code=CLOSE_NOT_PRIMARY)
+            await self.drop({"type": str(Out.NOT_PRIMARY)}, CLOSE_NOT_PRIMARY)
             return
-        self.chats: ChatService = service()
+        self.chats = service()
         self.chats.connected(self)
         await self.joined()
 
@@ -60,11 +61,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Hook for what a socket does once accepted on the serving instance."""
 
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "chats"):
+        if self.chats is not None:
             await self.chats.disconnected(self)
+            self.chats = None
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if not self.instance.serving:
+        if self.chats is None:
+            return
+        if not self.chats.instance.serving:
             # Lost the role, or handing it over: the client re-sends to the new primary.
             await self.drop({"type": str(Out.NOT_PRIMARY)}, CLOSE_NOT_PRIMARY)
             return
@@ -103,8 +107,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=text)
 
     async def drop(self, frame: dict[str, Any], code: int) -> None:
-        frame = {**frame, "primary": await self._primary_ws()}
-        await self.send_json(frame)
+        """Send ``frame`` with the serving instance's address, and close. Nothing is
+        written for the dropped socket: this instance no longer serves (see
+        ChatService.stop_serving); the new primary marks who was disconnected."""
+        self.chats = None
+        await self.send_json({**frame, "primary": await self._primary_ws()})
         await self.close(code=code)
 
     async def _primary_ws(self) -> str | None:

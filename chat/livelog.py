@@ -125,6 +125,22 @@ class LiveLog:
         raw = await self._redis.hgetall(rediskeys.session_meta(session_id))
         return {key.decode(): value.decode() for key, value in raw.items()}
 
+    async def sessions(self, session_ids: list[str]) -> list[tuple[dict[str, str], list[dict[str, Any]]]]:
+        """Each session's first facts and events, in one round trip for them all
+        (a takeover loads every open session before it serves)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for session_id in session_ids:
+            pipe.hgetall(rediskeys.session_meta(session_id))
+            pipe.lrange(rediskeys.session_log(session_id), 0, -1)
+        replies = await pipe.execute()
+        return [
+            (
+                {key.decode(): value.decode() for key, value in facts.items()},
+                [json.loads(item) for item in events],
+            )
+            for facts, events in zip(replies[::2], replies[1::2], strict=True)
+        ]
+
     async def open_sessions(self) -> set[str]:
         return {raw.decode() for raw in await self._redis.smembers(rediskeys.pair_open_sessions(self.pair))}
 

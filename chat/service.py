@@ -81,8 +81,9 @@ class ChatService:
         self.sessions, self.agents = {}, {}
         restore = not takeover or self.instance.settings["session-restoration-mode"] == "simple"
         handled: list[str] = []
-        for session_id in sorted(await self.log.open_sessions()):
-            session = await self._load(session_id)
+        open_ids = sorted(await self.log.open_sessions())
+        for session_id, (facts, events) in zip(open_ids, await self.log.sessions(open_ids), strict=True):
+            session = self._rebuild(session_id, facts, events)
             if session is None or not session.is_open:
                 continue
             async with self._locks[session_id]:
@@ -116,12 +117,13 @@ class ChatService:
 
     async def stop_serving(self) -> None:
         """Close every socket with not-primary: after this, nothing is written."""
-        frame = {"type": str(Out.NOT_PRIMARY), "primary": None}
-        for connection in list(self.connections):
-            await connection.drop(frame, CLOSE_NOT_PRIMARY)
-        self.connections.clear()
-        self.sessions.clear()
-        self.agents.clear()
+        connections, self.connections = self.connections, set()
+        self.sessions, self.agents, self.hub = {}, {}, Hub()
+        for connection in connections:
+            try:
+                await connection.drop({"type": str(Out.NOT_PRIMARY)}, CLOSE_NOT_PRIMARY)
+            except Exception:
+                logger.debug("socket %r was gone already", connection, exc_info=True)
 
     async def run(self) -> None:
         """Background work of a serving instance: participants who never came back."""
@@ -414,10 +416,14 @@ class ChatService:
         return self.sessions.get(session_id) or await self._load(session_id)
 
     async def _load(self, session_id: str) -> ChatSession | None:
-        facts = await self.log.facts(session_id)
+        [(facts, events)] = await self.log.sessions([session_id])
+        return self._rebuild(session_id, facts, events)
+
+    def _rebuild(self, session_id: str, facts: dict[str, str], events: list[dict[str, Any]]) -> ChatSession | None:
+        """The session from its log, kept in memory while it is open; None if unknown."""
         if not facts:
             return None
-        session = ChatSession.rebuild(session_id, facts, await self.log.events_after(session_id, 0))
+        session = ChatSession.rebuild(session_id, facts, events)
         if session.is_open:
             self.sessions[session_id] = session
         return session

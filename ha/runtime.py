@@ -68,6 +68,10 @@ class Instance:
         self.listener: RoleListener | None = None
         self._started = time.monotonic()
         self._lease_valid_until = 0.0
+        # The epoch whose sessions are restored: serving waits for it, and the
+        # restoration runs beside the lease loop so that renewals go on meanwhile.
+        self._restored_epoch = 0
+        self._restoring: asyncio.Task | None = None
 
     @property
     def role(self) -> Role:
@@ -79,8 +83,13 @@ class Instance:
 
     @property
     def serving(self) -> bool:
-        """Serving needs the role and a lease that has not lapsed by our own clock."""
-        return self.machine.serving and time.monotonic() < self._lease_valid_until
+        """Serving needs the role, the sessions restored, and a lease that has not
+        lapsed by our own clock."""
+        return (
+            self.machine.serving
+            and self._restored_epoch == self.epoch
+            and time.monotonic() < self._lease_valid_until
+        )
 
     async def run(self) -> None:
         await asyncio.gather(self._lease_loop(), self._options_loop())
@@ -159,18 +168,33 @@ class Instance:
         for action in actions:
             if action in (Action.RESTORE_AND_SERVE, Action.RESUME_AND_SERVE):
                 logger.info("%s: now primary of pair %s at epoch %d: %s", self.name, self.pair, self.epoch, why)
-                if self.listener is not None:
-                    await self.listener.serve(
-                        self.epoch, takeover=action is Action.RESTORE_AND_SERVE, previous=previous
-                    )
+                self._restoring = asyncio.ensure_future(
+                    self._restore(self.epoch, takeover=action is Action.RESTORE_AND_SERVE, previous=previous)
+                )
             elif action is Action.DRAIN:
                 if self.listener is not None:
                     await self.listener.drain(new_primary)
             elif action is Action.STOP_SERVING:
+                if self._restoring is not None and self._restoring is not asyncio.current_task():
+                    self._restoring.cancel()
                 logger.warning("%s: no longer primary of pair %s after epoch %d (%s); now backup",
                                self.name, self.pair, self.epoch, why)
                 if self.listener is not None:
                     await self.listener.stop_serving()
+
+    async def _restore(self, epoch: int, *, takeover: bool, previous: str) -> None:
+        try:
+            if self.listener is not None:
+                await self.listener.serve(epoch, takeover=takeover, previous=previous)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Serving without the sessions would lose chats: give the role up, so
+            # that the other instance (or this one, next round) restores them.
+            logger.exception("%s: restoring the sessions of pair %s at epoch %d failed", self.name, self.pair, epoch)
+            await self._act(self.machine.lease_lost(), "it could not restore the sessions")
+            return
+        self._restored_epoch = epoch
 
     # -- options --------------------------------------------------------------
 

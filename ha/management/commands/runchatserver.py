@@ -55,4 +55,6 @@ class Command(BaseCommand):
             endpoints=[f"tcp:port={application.port}:interface={application.host}"],
             signal_handlers=True,
             verbosity=0,
+            # On Ctrl-C or SIGTERM, give open sockets this long to close, not daphne's 10 s.
+            application_close_timeout=2,
         ).run()
