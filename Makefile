@@ -20,6 +20,7 @@ $(CHROMIUM):
 	apt-get update -qq && apt-get install -y -qq chromium
 
 test: $(VENV)/.installed $(CHROMIUM)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed

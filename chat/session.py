@@ -65,8 +65,13 @@ class Participant:
         return cls(data["id"], Role(data["role"]), data["nickname"])
 
 
+def iso(moment: datetime) -> str:
+    """An event's ``at``: UTC, milliseconds, Z."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso(datetime.now(UTC))
 
 
 def hash_token(token: str) -> str:

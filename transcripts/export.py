@@ -5,12 +5,13 @@ from datetime import datetime
 from typing import Any
 
 from chat.frames import Event
+from chat.session import iso
 
 from .models import Transcript
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z") if moment else None
+    return iso(moment) if moment else None
 
 
 def as_json(transcript: Transcript) -> dict[str, Any]:

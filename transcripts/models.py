@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from chat.session import iso
+
 
 class Transcript(models.Model):
     session_id = models.CharField(max_length=64, unique=True)
@@ -73,4 +75,4 @@ class Event(models.Model):
 
     def as_dict(self) -> dict:
         """The event as the live log and the clients had it (without session_id)."""
-        return {"seq": self.seq, "type": self.type, "at": self.at.isoformat(timespec="milliseconds").replace("+00:00", "Z"), **self.data}
+        return {"seq": self.seq, "type": self.type, "at": iso(self.at), **self.data}
