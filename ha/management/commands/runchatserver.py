@@ -50,11 +50,14 @@ class Command(BaseCommand):
             "%s: starting (configured %s of pair %s) on %s",
             name, application.configured_role, application.pair, application.http_url,
         )
-        Server(
+        server = Server(
             asgi_application,
             endpoints=[f"tcp:port={application.port}:interface={application.host}"],
             signal_handlers=True,
             verbosity=0,
             # On Ctrl-C or SIGTERM, give open sockets this long to close, not daphne's 10 s.
             application_close_timeout=2,
-        ).run()
+        )
+        server.run()
+        if not server.listening_addresses:
+            raise CommandError(f"{name}: could not listen on {application.host}:{application.port}")
