@@ -141,11 +141,19 @@ class ChatService:
                 logger.exception("sweeping for gone participants failed")
 
     async def sweep(self, now: float) -> None:
-        """Take participants away longer than ``participant-return-timeout`` as having left."""
+        """Close chats idle past ``session-inactivity-timeout``; take participants away
+        longer than ``participant-return-timeout`` as having left."""
         timeout = self.instance.settings["participant-return-timeout"]
+        idle_after = self.instance.settings["session-inactivity-timeout"]
         freed = False
         for session in list(self.sessions.values()):
             async with self._locks[session.id]:
+                if session.idle(now, idle_after):
+                    logger.info("session %s: nobody wrote for %d s: closing it", session.id, idle_after)
+                    event = session.closing(CloseReason.INACTIVITY)
+                    await self._store(session, event, **self._bookkeeping(event))
+                    freed = True
+                    continue
                 for who in session.gone(now, timeout):
                     if not session.is_open:
                         break

@@ -91,6 +91,7 @@ class ChatSession:
     last_seq: int = 0
     connected: set[str] = field(default_factory=set)
     away_since: dict[str, float] = field(default_factory=dict)  # participant id -> unix time
+    last_message_at: float = 0.0  # unix time of the last message, else of the start
 
     # -- creation and persistence of the first facts ------------------------
 
@@ -140,6 +141,10 @@ class ChatSession:
     @property
     def is_open(self) -> bool:
         return self.status is not Status.CLOSED
+
+    def idle(self, now: float, timeout_s: int) -> bool:
+        """Whether nobody has written for ``timeout_s`` (0: never idle)."""
+        return self.is_open and timeout_s > 0 and now - self.last_message_at > timeout_s
 
     def gone(self, now: float, timeout_s: float) -> list[Participant]:
         """Participants away for longer than ``timeout_s``: to be taken as having left."""
@@ -224,6 +229,8 @@ class ChatSession:
         """Fold a stored event into the state; events come in seq order."""
         self.last_seq = event["seq"]
         kind = event["type"]
+        if kind == Event.MESSAGE or not self.last_message_at:
+            self.last_message_at = datetime.fromisoformat(event["at"]).timestamp()
         who = event.get("from")
         if kind in (Event.JOINED, Event.RECONNECTED, Event.LEFT):
             self.away_since.pop(who, None)

@@ -116,6 +116,12 @@ OPTIONS: dict[str, Option] = {
             _positive_seconds,
         ),
         Option(
+            "session-inactivity-timeout", "0", "a whole number of seconds >= 0",
+            "Close a chat in which nobody has written a message for this long, with the "
+            "reason inactivity; 0 never closes a chat for that.",
+            _integer(0),
+        ),
+        Option(
             "ha-lease-ttl-ms", "1500", "an integer >= 300",
             "How long the primary's lease lasts unless renewed: a dead primary is "
             "noticed by its backup at most this long after its last renewal.",

@@ -68,3 +68,17 @@ def test_an_idle_chat_keeps_its_sockets(customer, agent):
     carol.quiet(seconds=7)
     carol.send(type="message", text="still there?", client_id=new_client_id())
     assert alice.until(type="message", text="still there?")
+
+
+def test_a_chat_nobody_writes_in_is_closed_for_inactivity(make_application, start_server, clients, agent_cookie):
+    from .harness import Client
+
+    server = start_server(make_application(session_inactivity_timeout="2"))
+    carol = Client.open(f"{server.ws}/ws/chat/")
+    clients.append(carol)
+    carol.send(type="start", nickname="Carol")
+    carol.until(type="started")
+    carol.send(type="message", text="anyone?", client_id=new_client_id())
+    carol.until(type="message")
+    closed = carol.until(type="closed", timeout=6)
+    assert closed["reason"] == "inactivity"

@@ -76,14 +76,22 @@ def test_disconnect_and_reconnect_are_told_once_each(session):
 def test_a_session_rebuilt_from_its_log_is_the_same(session):
     stored(session, session.joined(ALICE))
     log = [stored(session, session.message(ALICE, f"m{n}", f"c{n}", 100)) for n in range(3)]
+    at = log[0]["at"]
     rebuilt = ChatSession.rebuild(session.id, session.facts(), [
-        {"type": "joined", "from": session.customer.id, "role": "customer", "nickname": "Carol", "seq": 1},
-        {"type": "joined", "from": ALICE.id, "role": "agent", "nickname": "Alice", "seq": 2},
+        {"type": "joined", "from": session.customer.id, "role": "customer", "nickname": "Carol", "seq": 1, "at": at},
+        {"type": "joined", "from": ALICE.id, "role": "agent", "nickname": "Alice", "seq": 2, "at": at},
         *log,
     ])
-    assert (rebuilt.status, rebuilt.agent, rebuilt.last_seq, rebuilt.connected) == (
-        session.status, session.agent, session.last_seq, session.connected
+    assert (rebuilt.status, rebuilt.agent, rebuilt.last_seq, rebuilt.connected, rebuilt.last_message_at) == (
+        session.status, session.agent, session.last_seq, session.connected, session.last_message_at
     )
+
+
+def test_a_session_is_idle_only_past_the_timeout_and_never_with_zero(session):
+    stored(session, session.message(session.customer, "hi", "c1", 100))
+    assert not session.idle(session.last_message_at + 5, timeout_s=10)
+    assert session.idle(session.last_message_at + 11, timeout_s=10)
+    assert not session.idle(session.last_message_at + 10**6, timeout_s=0)
 
 
 def test_the_agent_with_fewest_chats_then_longest_ready_is_picked():
