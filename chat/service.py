@@ -214,11 +214,6 @@ class ChatService:
             )
         logger.info("session %s started by customer %s", session.id, session.customer.id)
         await self.route()
-        async with self._locks[session.id]:
-            if session.status is Status.QUEUED:
-                queue = await self.log.queue()
-                position = queue.index(session.id) + 1 if session.id in queue else len(queue) + 1
-                await self._store(session, session.queued(position))
 
     async def resume(self, connection: Connection, session_id: str, token: str, last_seq: int) -> None:
         session = await self._get(session_id)
@@ -312,15 +307,17 @@ class ChatService:
     # -- routing --------------------------------------------------------------
 
     async def route(self) -> None:
-        """Give waiting chats, oldest first, to available agents while any has room."""
+        """Give waiting chats, oldest first, to available agents while any has room;
+        tell each chat still waiting its place in the queue when that changed."""
         async with self._routing:
             open_chats = Counter(
                 s.agent.id for s in self.sessions.values() if s.is_open and s.agent is not None
             )
-            for session_id in await self.log.queue():
-                session = self.sessions.get(session_id)
-                if session is None or session.status is not Status.QUEUED:
-                    continue
+            waiting = [
+                session for session_id in await self.log.queue()
+                if (session := self.sessions.get(session_id)) is not None and session.status is Status.QUEUED
+            ]
+            while waiting:
                 loads = [
                     assignment.AgentLoad(agent_id, open_chats[agent_id], presence.ready_since)
                     for agent_id, presence in self.agents.items()
@@ -328,9 +325,13 @@ class ChatService:
                 ]
                 chosen = assignment.pick_agent(loads, self.instance.settings["agent-capacity"])
                 if chosen is None:
-                    return
-                await self._assign(session, self.agents[chosen])
+                    break
+                await self._assign(waiting.pop(0), self.agents[chosen])
                 open_chats[chosen] += 1
+            for position, session in enumerate(waiting, start=1):
+                async with self._locks[session.id]:
+                    if session.status is Status.QUEUED and session.queue_position != position:
+                        await self._store(session, session.queued(position))
 
     async def _assign(self, session: ChatSession, presence: AgentPresence) -> None:
         agent = presence.participant

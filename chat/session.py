@@ -92,6 +92,7 @@ class ChatSession:
     connected: set[str] = field(default_factory=set)
     away_since: dict[str, float] = field(default_factory=dict)  # participant id -> unix time
     last_message_at: float = 0.0  # unix time of the last message, else of the start
+    queue_position: int | None = None  # as last told to the customer
 
     # -- creation and persistence of the first facts ------------------------
 
@@ -239,6 +240,7 @@ class ChatSession:
             if event["role"] == Role.AGENT:
                 self.agent = Participant(who, Role.AGENT, event["nickname"])
                 self.status = Status.ACTIVE
+                self.queue_position = None
         elif kind == Event.RECONNECTED:
             self.connected.add(who)
         elif kind == Event.DISCONNECTED:
@@ -251,3 +253,5 @@ class ChatSession:
                 self.status = Status.QUEUED
         elif kind == Event.CLOSED:
             self.status = Status.CLOSED
+        elif kind == Event.NOTICE and event["notice"] == Notice.QUEUED:
+            self.queue_position = event["position"]

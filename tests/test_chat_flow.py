@@ -82,3 +82,27 @@ def test_a_chat_nobody_writes_in_is_closed_for_inactivity(make_application, star
     carol.until(type="message")
     closed = carol.until(type="closed", timeout=6)
     assert closed["reason"] == "inactivity"
+
+
+def test_waiting_customers_are_told_when_their_place_in_the_queue_moves(
+    make_application, start_server, clients, agent_cookie
+):
+    from .harness import Client
+
+    server = start_server(make_application(agent_capacity="1"))
+
+    def start(nickname: str) -> Client:
+        client = Client.open(f"{server.ws}/ws/chat/")
+        clients.append(client)
+        client.send(type="start", nickname=nickname)
+        client.until(type="started")
+        return client
+
+    carol, dave, erin = start("Carol"), start("Dave"), start("Erin")
+    assert erin.until(type="notice")["position"] == 3
+    alice = Client.open(f"{server.ws}/ws/agent/", cookie=agent_cookie("alice"))
+    clients.append(alice)
+    alice.send(type="ready")
+    assert carol.until(type="joined", role="agent")
+    assert dave.until(type="notice", position=1)
+    assert erin.until(type="notice", position=2)
