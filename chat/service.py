@@ -12,7 +12,8 @@ import asyncio
 import logging
 import time
 import uuid
-from collections import Counter, defaultdict
+import weakref
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -61,7 +62,9 @@ class ChatService:
         self.sessions: dict[str, ChatSession] = {}
         self.agents: dict[str, AgentPresence] = {}
         self.connections: set[Connection] = set()
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # One lock per session while anyone holds or waits for it: weak values,
+        # so the locks of closed sessions do not pile up.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._routing = asyncio.Lock()
         # Called after each event is stored and sent, under the session's lock
         # (transcripts.live uses it to schedule saves): keep them quick.
@@ -86,7 +89,7 @@ class ChatService:
             session = self._rebuild(session_id, facts, events)
             if session is None or not session.is_open:
                 continue
-            async with self._locks[session_id]:
+            async with self._lock(session_id):
                 if restore:
                     for who in (session.customer, session.agent):
                         event = session.disconnected(who) if who is not None else None
@@ -108,7 +111,7 @@ class ChatService:
         """Before a switchover: finish what is in flight, tell every open session."""
         address = new_primary.ws_url if new_primary is not None else None
         for session_id in sorted(self.sessions):
-            async with self._locks[session_id]:
+            async with self._lock(session_id):
                 session = self.sessions.get(session_id)
                 if session is not None and session.is_open:
                     await self._store(session, session.event(
@@ -147,7 +150,7 @@ class ChatService:
         idle_after = self.instance.settings["session-inactivity-timeout"]
         freed = False
         for session in list(self.sessions.values()):
-            async with self._locks[session.id]:
+            async with self._lock(session.id):
                 if session.idle(now, idle_after):
                     logger.info("session %s: nobody wrote for %d s: closing it", session.id, idle_after)
                     event = session.closing(CloseReason.INACTIVITY)
@@ -175,7 +178,7 @@ class ChatService:
         self.connections.discard(connection)
         who = connection.participant
         for session_id in list(connection.sessions):
-            async with self._locks[session_id]:
+            async with self._lock(session_id):
                 self.hub.unfollow(session_id, connection)
                 session = self.sessions.get(session_id)
                 if session is None or who is None or self._still_attached(session_id, who):
@@ -199,7 +202,7 @@ class ChatService:
         if connection.sessions:
             raise ChatError(ErrorCode.ALREADY_STARTED, "this connection already has a chat session")
         session, token = ChatSession.open(uuid.uuid4().hex, self.instance.pair, nickname, subject)
-        async with self._locks[session.id]:
+        async with self._lock(session.id):
             self.sessions[session.id] = session
             self._attach(session.id, connection, session.customer)
             await connection.deliver({
@@ -252,7 +255,7 @@ class ChatService:
 
     async def message(self, connection: Connection, session_id: str | None, text: str, client_id: str) -> None:
         session = self._session_of(connection, session_id)
-        async with self._locks[session.id]:
+        async with self._lock(session.id):
             event = session.message(
                 connection.participant, text, client_id, self.instance.settings["max-message-length"]
             )
@@ -268,7 +271,7 @@ class ChatService:
     async def leave(self, connection: Connection, session_id: str | None) -> None:
         session = self._session_of(connection, session_id)
         who = connection.participant
-        async with self._locks[session.id]:
+        async with self._lock(session.id):
             for event in session.leave(who):
                 await self._store(session, event, **self._bookkeeping(event))
             if who.role is Role.AGENT:
@@ -277,7 +280,7 @@ class ChatService:
 
     async def close(self, connection: Connection, session_id: str | None) -> None:
         session = self._session_of(connection, session_id)
-        async with self._locks[session.id]:
+        async with self._lock(session.id):
             event = session.close(connection.participant)
             await self._store(session, event, **self._bookkeeping(event))
         await self.route()
@@ -289,7 +292,7 @@ class ChatService:
         session = self.sessions.get(session_id)
         if session is None:
             return
-        async with self._locks[session_id]:
+        async with self._lock(session_id):
             if session.is_open:
                 await self._store(session, session.event(Event.NOTICE, notice=str(notice), **fields))
 
@@ -298,7 +301,7 @@ class ChatService:
         session = self.sessions.get(session_id)
         if session is None:
             return
-        async with self._locks[session_id]:
+        async with self._lock(session_id):
             if session.is_open:
                 event = session.closing(reason)
                 await self._store(session, event, **self._bookkeeping(event))
@@ -329,13 +332,13 @@ class ChatService:
                 await self._assign(waiting.pop(0), self.agents[chosen])
                 open_chats[chosen] += 1
             for position, session in enumerate(waiting, start=1):
-                async with self._locks[session.id]:
+                async with self._lock(session.id):
                     if session.status is Status.QUEUED and session.queue_position != position:
                         await self._store(session, session.queued(position))
 
     async def _assign(self, session: ChatSession, presence: AgentPresence) -> None:
         agent = presence.participant
-        async with self._locks[session.id]:
+        async with self._lock(session.id):
             await self._store(session, session.joined(agent), queue=Queue.REMOVE)
             history = await self.log.events_after(session.id, 0)
             for connection in presence.connections:
@@ -381,7 +384,7 @@ class ChatService:
 
     async def _reattach(self, connection: Connection, session: ChatSession, who: Participant, last_seq: int) -> None:
         logger.info("session %s: %s %s resumes after seq %d", session.id, who.role, who.id, last_seq)
-        async with self._locks[session.id]:
+        async with self._lock(session.id):
             missed = await self.log.events_after(session.id, last_seq)
             self._attach(session.id, connection, who)
             await connection.deliver({
@@ -395,6 +398,12 @@ class ChatService:
             event = session.reconnected(who)
             if event is not None:
                 await self._store(session, event)
+
+    def _lock(self, session_id: str) -> asyncio.Lock:
+        lock = self._locks.get(session_id)
+        if lock is None:
+            lock = self._locks[session_id] = asyncio.Lock()
+        return lock
 
     def _attach(self, session_id: str, connection: Connection, who: Participant) -> None:
         connection.participant = who
