@@ -129,7 +129,7 @@ class ChatService:
                 logger.debug("socket %r was gone already", connection, exc_info=True)
 
     async def run(self) -> None:
-        """Background work of a serving instance: participants who never came back."""
+        """Background work of a serving instance: idle chats, participants who never came back."""
         while True:
             await asyncio.sleep(SWEEP_INTERVAL_S)
             if not self.instance.serving:
