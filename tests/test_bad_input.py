@@ -133,11 +133,22 @@ def test_the_agent_page_needs_a_login(server):
         assert "/accounts/login/" in response.url
 
 
-def test_a_socket_from_a_foreign_origin_is_refused(server):
+def test_a_socket_from_a_foreign_origin_is_refused(server, agent_cookie):
     from websockets.sync.client import connect
 
     with pytest.raises(InvalidStatus):
         connect(f"{server.ws}/ws/chat/", origin="http://evil.example")
+    with pytest.raises(InvalidStatus):  # a page elsewhere riding on an agent's cookie
+        connect(f"{server.ws}/ws/agent/", origin="http://evil.example",
+                additional_headers={"Cookie": f"sessionid={agent_cookie('alice')}"})
+
+
+def test_a_client_that_is_not_a_browser_needs_no_origin(server):
+    from websockets.sync.client import connect
+
+    with connect(f"{server.ws}/ws/chat/", origin=None) as ws:
+        ws.send(json.dumps({"type": "start", "nickname": "Bot"}))
+        assert json.loads(ws.recv(timeout=5))["type"] == "started"
 
 
 def test_json_frames_keep_their_shape(chat):
