@@ -12,6 +12,7 @@ the same session at once, write each event once.
 from __future__ import annotations
 
 import functools
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -59,16 +60,16 @@ class Batch:
     end_reason: str = ""
 
 
-class Store:
+class Store(ABC):
     """The interface: what the save task needs of a transcript store."""
 
+    @abstractmethod
     def saved_seq(self, session_id: str) -> int:
         """The highest seq of the session the store holds; 0 for none."""
-        raise NotImplementedError
 
+    @abstractmethod
     def write(self, batch: Batch) -> int:
         """Add the part of ``batch`` the store lacks; the highest seq it now holds."""
-        raise NotImplementedError
 
 
 @contextmanager

@@ -18,7 +18,7 @@ def test_with_0_the_transcript_is_saved_when_the_session_ends_and_not_before(wor
     carol, alice, session_id = chat()
     say(carol, "hello")
     say(alice, "hi Carol", session_id)
-    time.sleep(1)
+    time.sleep(1)  # a save after each message would have come by now
     assert saved(session_id) is None
 
     carol.send(type="leave")
