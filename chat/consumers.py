@@ -8,8 +8,6 @@ import json
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.db import DatabaseError
-from redis.exceptions import RedisError
 
 from ha.runtime import current
 from ha.topology import primary_ws_url
@@ -51,7 +49,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.accept()
         instance = current()
         if instance is None or not instance.serving:
-            await self.drop({"type": str(Out.NOT_PRIMARY)}, CLOSE_NOT_PRIMARY)
+            await self.refuse()
             return
         self.chats = service()
         self.chats.connected(self)
@@ -70,7 +68,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         if not self.chats.instance.serving:
             # Lost the role, or handing it over: the client re-sends to the new primary.
-            await self.drop({"type": str(Out.NOT_PRIMARY)}, CLOSE_NOT_PRIMARY)
+            await self.refuse()
             return
         try:
             frame = self._decode(text_data)
@@ -107,19 +105,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=text)
 
     async def drop(self, frame: dict[str, Any], code: int) -> None:
-        """Send ``frame`` with the serving instance's address, and close. Nothing is
-        written for the dropped socket: this instance no longer serves (see
-        ChatService.stop_serving); the new primary marks who was disconnected."""
+        """Send ``frame`` and close. Nothing is written for the dropped socket: this
+        instance no longer serves (see ChatService.stop_serving); the new primary
+        marks who was disconnected."""
         self.chats = None
-        await self.send_json({**frame, "primary": await self._primary_ws()})
+        await self.send_json(frame)
         await self.close(code=code)
 
-    async def _primary_ws(self) -> str | None:
-        """The serving instance's address, as a hint; None when it cannot be told."""
-        try:
-            return await primary_ws_url(current())
-        except (RedisError, DatabaseError):
-            return None  # cut from Redis: the client finds the primary itself
+    async def refuse(self) -> None:
+        """Tell the client this instance does not serve, and where the primary is."""
+        primary = await primary_ws_url(current())
+        await self.drop({"type": str(Out.NOT_PRIMARY), "primary": primary}, CLOSE_NOT_PRIMARY)
 
 
 class CustomerConsumer(ChatConsumer):

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from ha.models import Application
 from ha.runtime import Instance
+from ha.topology import primary_ws_url
 
 from . import assignment
 from .frames import CLOSE_NOT_PRIMARY, CloseReason, ErrorCode, Event, Notice, Out
@@ -122,9 +123,10 @@ class ChatService:
         """Close every socket with not-primary: after this, nothing is written."""
         connections, self.connections = self.connections, set()
         self.sessions, self.agents, self.hub = {}, {}, Hub()
+        frame = {"type": str(Out.NOT_PRIMARY), "primary": await primary_ws_url(self.instance)}
         for connection in connections:
             try:
-                await connection.drop({"type": str(Out.NOT_PRIMARY)}, CLOSE_NOT_PRIMARY)
+                await connection.drop(frame, CLOSE_NOT_PRIMARY)
             except Exception:
                 logger.debug("socket %r was gone already", connection, exc_info=True)
 

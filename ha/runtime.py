@@ -38,6 +38,11 @@ logger = logging.getLogger("ha")
 REDIS_CONNECTIONS = 64
 REDIS_WAIT_S = 5
 LEASE_REDIS_CONNECTIONS = 2
+# A Redis that stops answering (a partition, not a refused connection) must end a
+# lease round with an error well within the lease, so that the primary gives up
+# its sockets on time; chat calls get longer, as a slow Redis is not yet a dead one.
+LEASE_REDIS_TIMEOUT_S = 0.5
+REDIS_TIMEOUT_S = 5
 
 # A configured backup that starts with no primary around waits this many lease
 # lengths before claiming, so that a pair started together ends up as configured.
@@ -63,8 +68,8 @@ class Instance:
         self.machine = RoleMachine(
             application.name, application.pair, application.configured_role == Application.Role.PRIMARY
         )
-        self.redis = _client(REDIS_CONNECTIONS)
-        self.lease = Lease(_client(LEASE_REDIS_CONNECTIONS), self.pair, self.name)
+        self.redis = _client(REDIS_CONNECTIONS, REDIS_TIMEOUT_S)
+        self.lease = Lease(_client(LEASE_REDIS_CONNECTIONS, LEASE_REDIS_TIMEOUT_S), self.pair, self.name)
         self.listener: RoleListener | None = None
         self._started = time.monotonic()
         self._lease_valid_until = 0.0
@@ -215,9 +220,10 @@ class Instance:
                 self.settings = fresh
 
 
-def _client(connections: int) -> redis.Redis:
+def _client(connections: int, timeout_s: float) -> redis.Redis:
     pool = redis.BlockingConnectionPool.from_url(
-        settings.REDIS_URL, max_connections=connections, timeout=REDIS_WAIT_S
+        settings.REDIS_URL, max_connections=connections, timeout=REDIS_WAIT_S,
+        socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
     )
     return redis.Redis(connection_pool=pool)
 

@@ -1,7 +1,11 @@
 """Who serves a pair and who waits, as clients learn it from /api/ha/topology."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+from django.db import DatabaseError
+from redis.exceptions import RedisError
 
 from .models import Application
 from .runtime import Instance
@@ -29,11 +33,25 @@ async def topology(instance: Instance) -> dict[str, Any]:
     }
 
 
+# The not-primary hint must not hold up closing sockets: past this, it is null.
+HINT_TIMEOUT_S = 0.5
+
+
 async def primary_ws_url(instance: Instance | None) -> str | None:
+    """The serving instance's ws address, as a hint for a refused client; None
+    when it cannot be told quickly (no primary, Redis cut off): the client then
+    finds the primary itself."""
     if instance is None:
         return None
-    holder = await instance.lease.holder()
-    if holder is None:
+
+    async def look_up() -> str | None:
+        holder = await instance.lease.holder()
+        if holder is None:
+            return None
+        application = await Application.objects.filter(name=holder).afirst()
+        return application.ws_url if application else None
+
+    try:
+        return await asyncio.wait_for(look_up(), HINT_TIMEOUT_S)
+    except (TimeoutError, RedisError, DatabaseError):
         return None
-    application = await Application.objects.filter(name=holder).afirst()
-    return application.ws_url if application else None

@@ -218,7 +218,10 @@ class Participant:
                 self.client, self.connected_to = client, base
                 if first is not None:
                     self._note(first)
-                return self._resume()
+                try:
+                    return self._resume()
+                except ConnectionClosed:
+                    continue  # refused after all (a not-primary that came late)
             time.sleep(0.2)
         raise AssertionError(f"no server of {self.servers} served within {timeout}s")
 

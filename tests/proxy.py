@@ -7,13 +7,15 @@ import threading
 
 class CuttableProxy:
     """Forwards 127.0.0.1:<port> to ``target``; ``cut()`` drops every connection and
-    refuses new ones (accepts and closes them) until ``restore()``."""
+    refuses new ones (accepts and closes them) until ``restore()``; ``stall()``
+    keeps every connection open but answers nothing, as a network partition does."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._up = True
+        self._stalled = False
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -25,8 +27,11 @@ class CuttableProxy:
                 sock.close()
             self._open.clear()
 
+    def stall(self) -> None:
+        self._stalled = True
+
     def restore(self) -> None:
-        self._up = True
+        self._up, self._stalled = True, False
 
     def close(self) -> None:
         self.cut()
@@ -41,6 +46,10 @@ class CuttableProxy:
             if not self._up:
                 client.close()
                 continue
+            if self._stalled:
+                with self._lock:
+                    self._open.add(client)  # held open, never answered
+                continue
             server = socket.create_connection(self.target)
             with self._lock:
                 self._open |= {client, server}
@@ -50,7 +59,8 @@ class CuttableProxy:
     def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
-                sink.sendall(data)
+                if not self._stalled:
+                    sink.sendall(data)
         except OSError:
             pass
         finally:

@@ -314,8 +314,11 @@ def test_a_participant_that_never_comes_back_after_a_failover_has_left(pair, cha
     assert alice.until(type="closed")["reason"] == "customer-left"
 
 
+@pytest.mark.parametrize("outage", ["cut", "stall"])
 def test_a_primary_cut_from_redis_stops_serving_and_the_backup_takes_over(chat, make_application,
-                                                                           start_server, redis_url):
+                                                                           start_server, redis_url, outage):
+    """Whether Redis refuses the primary's connections (cut) or stops answering
+    on them (stall, a partition), the primary closes its sockets within the lease."""
     from urllib.parse import urlparse
 
     from .proxy import CuttableProxy
@@ -330,7 +333,7 @@ def test_a_primary_cut_from_redis_stops_serving_and_the_backup_takes_over(chat, 
     carol.say("before the cut")
     carol.drain_until_acked()
 
-    proxy.cut()
+    getattr(proxy, outage)()
     cut = time.monotonic()
     frame = carol.until(type="not-primary", timeout=5)
     assert time.monotonic() - cut < 3, "the cut primary served on past its lease"

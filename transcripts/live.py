@@ -19,6 +19,7 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -85,13 +86,20 @@ class TranscriptSaves:
         self.instance = service.instance
         self.coalescer = Coalescer()
         self._epoch = self.instance.epoch
+        # The policy of the options in force: made again only when they change,
+        # since the hook runs for every event.
+        self._policy_of: Mapping[str, Any] | None = None
+        self._policy: SavePolicy | None = None
         # One thread, so that the broker's client is never shared between threads.
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcript-saves")
         service.stored_hooks.append(self.stored)
 
     @property
     def policy(self) -> SavePolicy:
-        return SavePolicy.of(self.instance.settings)
+        settings = self.instance.settings
+        if self._policy is None or settings is not self._policy_of:
+            self._policy, self._policy_of = SavePolicy.of(settings), settings
+        return self._policy
 
     # -- the hook on the message path (under the session's lock) --------------
 
