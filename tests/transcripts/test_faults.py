@@ -75,7 +75,7 @@ def test_when_the_attempts_run_out_under_close_the_chat_ends(faulty_store, chat)
     carol, _alice, session_id = chat()
     say(carol, "hello")
     assert carol.until(type="closed", session_id=session_id)["reason"] == "transcript-save-error"
-    time.sleep(0.5)
+    time.sleep(0.5)  # past the retry delay: no attempt follows the close
     assert len(attempts(log)) == 3
 
 
