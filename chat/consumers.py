@@ -5,6 +5,7 @@ Nothing here decides anything about a chat; see chat.service.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -15,6 +16,11 @@ from ha.topology import primary_ws_url
 from .frames import CLOSE_FORBIDDEN, CLOSE_NOT_PRIMARY, ErrorCode, In, Out
 from .service import ChatService, service
 from .session import ChatError, Participant
+
+# How long a socket that reaches a member in the middle of a takeover or a
+# hand-over waits for it to serve: a takeover of 1,000 chats is done well within
+# this, and clients give up on a silent socket after 2 s (bench, harness).
+HOLD_WHILE_TAKING_OVER_S = 1.5
 
 
 def _field(frame: dict[str, Any], name: str, kind: type, default: Any = ...) -> Any:
@@ -45,10 +51,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
     chats: ChatService | None = None
 
     async def connect(self) -> None:
+        arrived = time.monotonic()
         self.sessions = set()
         await self.accept()
         instance = current()
-        if instance is None or not instance.serving:
+        # A member that is taking over holds the socket until it serves, instead of
+        # refusing it to have it knock again: a reconnect storm costs one handshake
+        # per socket. A member with a live primary elsewhere refuses at once.
+        if instance is None or not await instance.until_serving(arrived, HOLD_WHILE_TAKING_OVER_S):
             await self.refuse()
             return
         self.chats = service()

@@ -26,6 +26,12 @@ def pair_last_primary(pair: str) -> str:
     return _key("pair", pair, "last-primary")
 
 
+def pair_holder_connection(pair: str) -> str:
+    """The lease holder's Redis connection id (CLIENT ID), kept with the lease: when
+    that connection is gone, the holder's process is gone."""
+    return _key("pair", pair, "holder-conn")
+
+
 def pair_handover(pair: str) -> str:
     """Set by a switchover: names the backup the lease was handed to, until it adopts it."""
     return _key("pair", pair, "handover")

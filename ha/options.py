@@ -133,6 +133,13 @@ OPTIONS: dict[str, Option] = {
             "at most a third of ha-lease-ttl-ms so two renewals may fail before the lease lapses.",
             _integer(50),
         ),
+        Option(
+            "ha-watch-interval-ms", "100", "an integer >= 20",
+            "How often the backup looks whether the primary's connection to Redis is still "
+            "open: a killed primary is replaced within about this long, without waiting "
+            "for its lease to lapse (the lease still guards a hung or cut-off primary).",
+            _integer(20),
+        ),
     )
 }
 

@@ -1,24 +1,27 @@
-"""This process's chat server instance: drives the role machine from the lease.
+"""This process's chat server instance: the role machine, its lease keeper, and
+what a role change does on the serving event loop.
 
-Two loops run beside daphne on its event loop: the lease loop (renew while
-primary, watch and claim while backup, hand over on a switchover request) and
-the options loop (re-read the application's options so a change made in the
-admin applies without a restart).
+The lease is kept on a thread of its own (ha.keeper), so that a busy serving
+loop never costs the role. The serving loop shows the keeper it is alive
+every ``LOOP_TICK_S``; a renewal never lets the lease outlive that sign of
+life by more than one TTL, so a loop stuck for longer than the lease loses
+the role (ha.role holds that rule).
 
-Why the timings are safe (defaults: lease 1500 ms, renewal every 500 ms):
-the primary counts its lease from the moment it *sent* the renewal, so by its
-own clock the lease ends no later than Redis lets the key expire; it stops
-serving at that moment even if Redis does not answer. A backup can claim only
-after Redis expired the key, so the two never both serve. Two renewals may be
-lost before the lease lapses, and a dead primary is replaced within
-lease + one interval (about 2 s). The epoch fence in the live log covers what
-clocks cannot: a primary paused past its lease (SIGSTOP, a long GC) that wakes
-up and writes is refused, because the pair's epoch moved on.
+Why the timings are safe (defaults: lease 1500 ms, renewal every 500 ms,
+watch every 100 ms): the primary counts its lease from the moment it *sent*
+the renewal, so by its own clock the lease ends no later than Redis lets the
+key expire; it stops serving at that moment even if Redis does not answer. A
+backup claims only a lease Redis expired, or one whose holder's Redis
+connection is gone (its process is dead: the kernel closed its sockets), so
+the two never both serve for longer than a dead process can. The epoch fence
+in the live log covers what clocks cannot: a primary paused past its lease
+(SIGSTOP) that wakes up and writes is refused, because the pair's epoch moved on.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from typing import Protocol
 
@@ -26,31 +29,26 @@ import redis.asyncio as redis
 from django.conf import settings
 
 from . import options
-from .lease import Lease
+from .keeper import LeaseKeeper
 from .models import Application
 from .role import Action, Role, RoleMachine
 
 logger = logging.getLogger("ha")
 
 # Sockets of a busy instance share this many Redis connections and wait for a
-# free one rather than fail; the lease has a client of its own, so that chat
-# traffic never delays a renewal.
+# free one rather than fail; the lease keeper has a connection of its own, so
+# that chat traffic never delays a renewal.
 REDIS_CONNECTIONS = 64
 REDIS_WAIT_S = 5
-LEASE_REDIS_CONNECTIONS = 2
-# A Redis that stops answering (a partition, not a refused connection) must end a
-# lease round with an error well within the lease, so that the primary gives up
-# its sockets on time; chat calls get longer, as a slow Redis is not yet a dead one.
-LEASE_REDIS_TIMEOUT_S = 0.5
+# Chat calls may take longer than lease rounds: a slow Redis is not yet a dead one.
 REDIS_TIMEOUT_S = 5
-
-# A configured backup that starts with no primary around waits this many lease
-# lengths before claiming, so that a pair started together ends up as configured.
-STARTUP_GRACE_LEASES = 2
+# How often the serving loop tells the keeper it is alive: a renewal lets the
+# lease run one TTL past this, so a finer tick loses less of a busy loop's lease.
+LOOP_TICK_S = 0.05
 
 
 class RoleListener(Protocol):
-    """What the chat service does when the role changes (chat.service.ChatService)."""
+    """What the chat service does when the role changes (chat.takeover)."""
 
     async def serve(self, epoch: int, *, takeover: bool, previous: str) -> None: ...
 
@@ -60,23 +58,30 @@ class RoleListener(Protocol):
 
 
 class Instance:
-    def __init__(self, application: Application, settings_: options.Settings) -> None:
+    def __init__(self, application: Application, settings_: options.Settings,
+                 members: list[Application] | None = None) -> None:
         self.application = application
         self.name = application.name
         self.pair = application.pair
         self.settings = settings_
+        # The members of the pair by name, for hints and hand-overs without a
+        # database query on the way (refreshed with the options).
+        self.members: dict[str, Application] = {app.name: app for app in members or [application]}
         self.machine = RoleMachine(
             application.name, application.pair, application.configured_role == Application.Role.PRIMARY
         )
+        # The machine is fed by the keeper's thread and read by the serving loop.
+        self.lock = threading.Lock()
         self.redis = _client(REDIS_CONNECTIONS, REDIS_TIMEOUT_S)
-        self.lease = Lease(_client(LEASE_REDIS_CONNECTIONS, LEASE_REDIS_TIMEOUT_S), self.pair, self.name)
         self.listener: RoleListener | None = None
-        self._started = time.monotonic()
-        self._lease_valid_until = 0.0
-        # The epoch whose sessions are restored: serving waits for it, and the
-        # restoration runs beside the lease loop so that renewals go on meanwhile.
-        self._restored_epoch = 0
+        self.loop_seen_at = time.monotonic()
+        self.holder: str | None = None  # who holds the lease, as last seen
+        self.handing_to: Application | None = None  # during a switchover
+        self.pair_epoch = 0  # as last seen
+        self.keeper = LeaseKeeper(self)
         self._restoring: asyncio.Task | None = None
+        self._last_round: tuple[float, bool] = (0.0, False)  # (began, this instance serves soon)
+        self._news: asyncio.Event | None = None
 
     @property
     def role(self) -> Role:
@@ -88,88 +93,26 @@ class Instance:
 
     @property
     def serving(self) -> bool:
-        """Serving needs the role, the sessions restored, and a lease that has not
-        lapsed by our own clock."""
-        return (
-            self.machine.serving
-            and self._restored_epoch == self.epoch
-            and time.monotonic() < self._lease_valid_until
-        )
+        with self.lock:
+            return self.machine.serving(time.monotonic())
 
     async def run(self) -> None:
-        await asyncio.gather(self._lease_loop(), self._options_loop())
+        """The keeper's thread, the loop's sign of life, the options poll."""
+        self.keeper.start(asyncio.get_running_loop())
+        try:
+            await asyncio.gather(self._show_life(), self._options_loop())
+        finally:
+            self.keeper.stop()
 
-    # -- the lease ------------------------------------------------------------
-
-    async def _lease_loop(self) -> None:
+    async def _show_life(self) -> None:
         while True:
-            try:
-                await self._lease_tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("%s: lease check failed (role %s, epoch %d)", self.name, self.role, self.epoch)
-                if self.machine.holds_lease and time.monotonic() >= self._lease_valid_until:
-                    await self._act(self.machine.lease_lost(), "its lease lapsed while Redis did not answer")
-            await asyncio.sleep(self.settings["ha-renew-interval-ms"] / 1000)
+            self.loop_seen_at = time.monotonic()
+            await asyncio.sleep(LOOP_TICK_S)
 
-    async def _lease_tick(self) -> None:
-        ttl_ms = self.settings["ha-lease-ttl-ms"]
-        asked = time.monotonic()
-        await self.lease.heartbeat(ttl_ms)
-        if self.machine.holds_lease:
-            if not await self.lease.renew(self.epoch, ttl_ms):
-                await self._act(self.machine.lease_lost(), "another instance holds the lease")
-                return
-            self._lease_valid_until = asked + ttl_ms / 1000
-            target = await self.lease.switchover_target()
-            if target is not None:
-                await self._switch_over(target, ttl_ms)
-            return
+    # -- role changes, on the serving loop ------------------------------------
 
-        epoch = await self.lease.adopt(ttl_ms)
-        if epoch is not None:
-            self._lease_valid_until = asked + ttl_ms / 1000
-            await self._act(self.machine.lease_handed_to_us(epoch), "the primary handed over (switchover)")
-            return
-        if self.machine.may_claim(time.monotonic() - self._started, STARTUP_GRACE_LEASES * ttl_ms / 1000):
-            claimed = await self.lease.claim(ttl_ms)
-            if claimed is not None:
-                self._lease_valid_until = asked + ttl_ms / 1000
-                epoch, previous = claimed
-                why = f"took over from {previous}, whose lease lapsed" if previous else "first primary of the pair"
-                await self._act(self.machine.lease_won(epoch), why, previous=previous)
-                return
-        holder = await self.lease.holder()
-        if holder is not None and holder != self.name:
-            if self.role is Role.STARTING:
-                logger.info("%s: backup of pair %s at epoch %d: %s is primary",
-                            self.name, self.pair, await self.lease.epoch(), holder)
-            await self._act(self.machine.lease_held_by_other(), f"{holder} serves the pair")
-        else:
-            self.machine.lease_free()
-
-    async def _switch_over(self, target: str, ttl_ms: int) -> None:
-        await self.lease.clear_switchover()
-        if target == self.name:
-            return
-        new_primary = await Application.objects.filter(name=target, pair=self.pair).afirst()
-        if new_primary is None:
-            logger.warning("%s: switchover to %s refused: not a member of pair %s", self.name, target, self.pair)
-            return
-        logger.info("%s: switching pair %s over to %s", self.name, self.pair, target)
-        await self._act(self.machine.switchover_asked(), "an operator asked", new_primary=new_primary)
-        new_epoch = await self.lease.hand_over(self.epoch, target, ttl_ms)
-        why = f"handed the lease to {target} at epoch {new_epoch}" if new_epoch else "the lease was no longer ours"
-        await self._act(self.machine.handed_over(), why)
-
-    async def fenced(self, pair_epoch: int) -> None:
-        """A write was refused because the pair moved past our epoch: stop at once."""
-        if self.machine.holds_lease:
-            await self._act(self.machine.lease_lost(), f"the pair is at epoch {pair_epoch}")
-
-    async def _act(self, actions: list[Action], why: str, *, previous: str = "",
-                   new_primary: Application | None = None) -> None:
+    async def act(self, actions: list[Action], why: str, *, previous: str = "",
+                  new_primary: Application | None = None) -> None:
         for action in actions:
             if action in (Action.RESTORE_AND_SERVE, Action.RESUME_AND_SERVE):
                 logger.info("%s: now primary of pair %s at epoch %d: %s", self.name, self.pair, self.epoch, why)
@@ -186,6 +129,7 @@ class Instance:
                                self.name, self.pair, self.epoch, why)
                 if self.listener is not None:
                     await self.listener.stop_serving()
+        self._wake()
 
     async def _restore(self, epoch: int, *, takeover: bool, previous: str) -> None:
         try:
@@ -197,9 +141,71 @@ class Instance:
             # Serving without the sessions would lose chats: give the role up, so
             # that the other instance (or this one, next round) restores them.
             logger.exception("%s: restoring the sessions of pair %s at epoch %d failed", self.name, self.pair, epoch)
-            await self._act(self.machine.lease_lost(), "it could not restore the sessions")
+            await self._lose("it could not restore the sessions")
             return
-        self._restored_epoch = epoch
+        with self.lock:
+            self.machine.restored(epoch)
+        self._wake()
+
+    async def fenced(self, pair_epoch: int) -> None:
+        """A write was refused because the pair moved past our epoch: stop at once."""
+        await self._lose(f"the pair is at epoch {pair_epoch}")
+
+    async def _lose(self, why: str) -> None:
+        with self.lock:
+            actions = self.machine.lease_lost()
+        await self.act(actions, why)
+
+    async def step_down(self, timeout_s: float) -> str | None:
+        """A planned stop: hand the pair to a live backup, as ha_switchover does, and
+        return its name once it was handed over; None when there was nothing to hand."""
+        handing = asyncio.wrap_future(self.keeper.call(self.keeper.step_down()))
+        return await asyncio.wait_for(handing, timeout_s)
+
+    # -- what sockets wait for ------------------------------------------------
+
+    def round_done(self, began: float, coming: bool, epoch: int) -> None:
+        """The keeper finished a round begun at ``began`` (serving loop)."""
+        self._last_round = (began, coming)
+        self.pair_epoch = max(self.pair_epoch, epoch, self.epoch)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._news is not None:
+            self._news.set()
+            self._news = None
+
+    async def until_serving(self, arrived_at: float, patience_s: float) -> bool:
+        """Whether this instance serves, waiting while it is about to (a takeover or
+        a hand-over under way): instead of refusing the sockets of a reconnect storm
+        to have them knock again, a member that is taking over holds them.
+
+        False at once when a lease round begun after ``arrived_at`` found another
+        member serving, or after ``patience_s``.
+        """
+        deadline = arrived_at + patience_s
+        while not self.serving:
+            began, coming = self._last_round
+            left = deadline - time.monotonic()
+            if (began > arrived_at and not coming) or left <= 0:
+                return False
+            if self._news is None:
+                self._news = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._news.wait(), left)
+            except TimeoutError:
+                return self.serving
+        return True
+
+    def primary_hint(self) -> str | None:
+        """The ws address of the member that serves (or is about to), as a hint for
+        a refused client; no I/O. None when not known: the client looks itself."""
+        target = self.handing_to
+        holder = target.name if target is not None else self.holder
+        if holder is None or (holder == self.name and not self.serving):
+            return None
+        member = self.members.get(holder)
+        return member.ws_url if member is not None else None
 
     # -- options --------------------------------------------------------------
 
@@ -208,6 +214,7 @@ class Instance:
             await asyncio.sleep(settings.OPTIONS_POLL_SECONDS)
             try:
                 fresh = await self.application.asettings()
+                self.members = {app.name: app async for app in Application.objects.filter(pair=self.pair)}
             except asyncio.CancelledError:
                 raise
             except Exception:

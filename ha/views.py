@@ -4,11 +4,14 @@ from .runtime import current
 from .topology import topology
 
 
-def healthz(request: HttpRequest) -> HttpResponse:
+# Async views with no database access: they run on the event loop, not in the one
+# thread that Django's sync views and ORM calls share, so a reconnect storm's
+# pages and a load balancer's checks never queue behind a query.
+async def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok\n", content_type="text/plain")
 
 
-def readyz(request: HttpRequest) -> HttpResponse:
+async def readyz(request: HttpRequest) -> HttpResponse:
     """200 only on the serving primary, so a load balancer routes to it alone."""
     instance = current()
     if instance is not None and instance.serving:
@@ -21,7 +24,7 @@ async def topology_view(request: HttpRequest) -> HttpResponse:
     instance = current()
     if instance is None:
         return JsonResponse({"error": "not a chat server instance"}, status=503)
-    response = JsonResponse(await topology(instance))
+    response = JsonResponse(topology(instance))
     # The pages read it from the other member of the pair too.
     response["Access-Control-Allow-Origin"] = "*"
     response["Cache-Control"] = "no-store"

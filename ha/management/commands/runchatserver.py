@@ -6,6 +6,7 @@ import daphne.server  # noqa: F401  (installs the asyncio reactor: must come fir
 
 import asyncio
 import logging
+import signal
 
 from daphne.server import Server
 from django.core.management.base import BaseCommand, CommandError
@@ -34,7 +35,8 @@ class Command(BaseCommand):
             raise CommandError(f"no application named {name!r} (configured: {known})") from None
 
         self.check(databases=["default"])
-        instance = runtime.Instance(application, application.settings())
+        members = list(Application.objects.filter(pair=application.pair))
+        instance = runtime.Instance(application, application.settings(), members)
         runtime.install(instance)
         chats = chat_service.ChatService(instance)
         chat_service.install(chats)
@@ -46,6 +48,7 @@ class Command(BaseCommand):
             asyncio.ensure_future(loop) for loop in (instance.run(), chats.run())
         ))
         reactor.callWhenRunning(lambda: tasks.append(asyncio.ensure_future(transcript_saves.run())))
+        reactor.callWhenRunning(PlannedStop(instance).install)
         logger.info(
             "%s: starting (configured %s of pair %s) on %s",
             name, application.configured_role, application.pair, application.http_url,
@@ -53,11 +56,50 @@ class Command(BaseCommand):
         server = Server(
             asgi_application,
             endpoints=[f"tcp:port={application.port}:interface={application.host}"],
-            signal_handlers=True,
+            signal_handlers=False,  # PlannedStop's: hand over first, then stop
             verbosity=0,
-            # On Ctrl-C or SIGTERM, give open sockets this long to close, not daphne's 10 s.
+            # Once stopping, give open sockets this long to close, not daphne's 10 s.
             application_close_timeout=2,
         )
         server.run()
         if not server.listening_addresses:
             raise CommandError(f"{name}: could not listen on {application.host}:{application.port}")
+
+
+class PlannedStop:
+    """SIGTERM or Ctrl-C of the serving member is not a failover: hand the pair to
+    a live backup as ``ha_switchover`` does (its clients follow the not-primary hint
+    and nobody is marked disconnected), and only then stop. A second signal stops
+    at once."""
+
+    HAND_OVER_TIMEOUT_S = 15
+
+    def __init__(self, instance: runtime.Instance) -> None:
+        self.instance = instance
+        self.stopping: asyncio.Task | None = None
+
+    def install(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.signalled, signum)
+
+    def signalled(self, signum: int) -> None:
+        if self.stopping is not None:
+            logger.warning("%s: %s again: stopping now", self.instance.name, signal.Signals(signum).name)
+            reactor.stop()
+            return
+        self.stopping = asyncio.ensure_future(self.stop(signal.Signals(signum).name))
+
+    async def stop(self, signame: str) -> None:
+        name = self.instance.name
+        try:
+            target = await self.instance.step_down(self.HAND_OVER_TIMEOUT_S)
+        except Exception:
+            logger.exception("%s: %s: could not hand the pair over; stopping anyway", name, signame)
+        else:
+            if target is not None:
+                logger.info("%s: %s: handed pair %s over to %s; stopping", name, signame, self.instance.pair, target)
+            else:
+                logger.info("%s: %s: nothing to hand over (not serving, or no live backup); stopping",
+                            name, signame)
+        reactor.stop()
