@@ -9,10 +9,16 @@ delivery latency of a message is the time from its send to the agent socket
 receiving it, matched by client_id. Everything runs in one asyncio loop on
 one clock (``time.perf_counter``).
 
+With --rate the exchange is an ``OpenLoopExchange`` instead: each customer
+sends on a fixed schedule whatever comes back, and a latency runs from the
+scheduled send, so that a server that queues cannot slow the senders down
+and hide its queue (coordinated omission).
+
 The failover mode has clients of its own: ``Resilient`` sockets that fail
 over as the pages do, and a ``FailoverExchange`` that keeps customers sending
-at a steady pace while the caller kills the primary, then checks what every
-client saw (lost, duplicated, gaps and conflicts in seq).
+on a schedule while the caller kills (or stops) the serving member, as many
+times as asked, then checks what every client saw (lost, duplicated, gaps and
+conflicts in seq).
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -32,13 +39,26 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from .report import Result
-from .stack import Target
+from .stack import Target, local_ws
 
 logger = logging.getLogger("bench")
 
-# Handshakes in flight at once: 400 at a time would measure daphne's accept
-# backlog rather than the chat path, and setup is not what we time.
-OPEN_CONCURRENCY = 50
+# Handshakes in flight at once while the chats open: half of daphne's listen
+# backlog (twisted's default, 50), so that a slow accept loop on a 2-core
+# machine queues connections in the kernel instead of dropping SYNs (a dropped
+# SYN costs a 1 s, then 3 s retransmit); setup is not what we time.
+OPEN_CONCURRENCY = 25
+# One handshake while the chats open: 2,000 sockets knocking at a server that is
+# also routing chats take seconds each, not the 2 s of a failover attempt.
+OPEN_TIMEOUT_SECONDS = 60
+# A handshake of the opening that fails or times out is tried this often in all,
+# this far apart: one slow accept should not cost a 1,000-chat run.
+OPEN_ATTEMPTS = 3
+OPEN_RETRY_PAUSE_SECONDS = 1.0
+# The opening of the failover mode (sockets, routing, settling) may take this
+# long per chat, or --timeout if that is longer: about 10 times what a 2-core
+# machine takes, so that only a stuck opening is cut.
+OPEN_SECONDS_PER_CHAT = 0.2
 
 Handler = Callable[[dict[str, Any], float], None]
 
@@ -58,13 +78,25 @@ class Peer:
 
     @classmethod
     async def open(cls, url: str, cookie: tuple[str, str] | None = None) -> Peer:
+        """A socket to ``url``. A handshake that fails or times out is tried again
+        (OPEN_ATTEMPTS in all): opening is set-up, not measured."""
         origin = url.replace("ws://", "http://", 1).split("/ws/", 1)[0]
         headers = {"Cookie": f"{cookie[0]}={cookie[1]}"} if cookie else None
-        ws = await connect(
-            url, origin=origin, additional_headers=headers, compression=None,
-            ping_interval=None, open_timeout=30, max_queue=None,
-        )
-        return cls(ws)
+        attempt = 1
+        while True:
+            try:
+                ws = await connect(
+                    url, origin=origin, additional_headers=headers, compression=None,
+                    ping_interval=None, open_timeout=OPEN_TIMEOUT_SECONDS, max_queue=None,
+                )
+            except (OSError, TimeoutError, InvalidHandshake) as error:
+                if attempt >= OPEN_ATTEMPTS:
+                    raise
+                logger.warning("opening %s failed (attempt %d: %r); trying again", url, attempt, error)
+                attempt += 1
+                await asyncio.sleep(OPEN_RETRY_PAUSE_SECONDS)
+            else:
+                return cls(ws)
 
     async def send(self, frame: dict[str, Any]) -> None:
         await self.ws.send(json.dumps(frame))
@@ -303,6 +335,38 @@ class Exchange:
         self.errors.append(frame)
 
 
+@dataclass
+class OpenLoopExchange(Exchange):
+    """Every customer sends ``messages`` messages at ``rate`` a second, on a schedule.
+
+    Customer ``c`` sends message ``n`` at ``start + phase_c + n / rate``, with
+    ``phase_c`` drawn from [0, 1 / rate) so that the load is spread over each
+    second, whether or not its earlier messages came back (open loop). The
+    latency of a message runs from its scheduled time, not from when the send
+    went out: a server that queues then shows its queue in the latency instead
+    of slowing the senders down (coordinated omission). ``window`` is unused.
+    """
+
+    rate: float = 1.0
+    send_lags: list[float] = field(default_factory=list)
+
+    async def run(self, path: str, chats: Chats, timeout: float) -> Result:
+        # The schedule is longer than the closed loop's exchange: the cut is after it.
+        result = await super().run(path, chats, timeout + self.messages / self.rate)
+        result.send_lags = self.send_lags
+        return result
+
+    async def _converse(self, customer: Peer) -> None:
+        start = time.perf_counter() + random.random() / self.rate
+        for n in range(self.messages):
+            scheduled = start + n / self.rate
+            await asyncio.sleep(max(scheduled - time.perf_counter(), 0))
+            client_id = str(uuid.uuid4())
+            self.sent[client_id] = scheduled
+            self.send_lags.append(time.perf_counter() - scheduled)
+            await customer.send({"type": "message", "text": f"{n} {self.text}", "client_id": client_id})
+
+
 # -- the failover mode ----------------------------------------------------------
 
 # Retries as static/chat/connection.js makes them, so that the server meets
@@ -319,6 +383,12 @@ ATTEMPT_TIMEOUT_SECONDS = 2.0
 # after the resume means the instance serves.
 QUIET_MEANS_SERVING_SECONDS = 0.5
 
+# A hand-over's messages, for the planned stop's "own copy" wait and for the
+# latency outside the hand-overs: those sent from this long before the signal
+# (a message sent just before it may be caught in the drain) until every chat
+# delivered through the new primary.
+HAND_OVER_LEAD_SECONDS = 1.0
+
 EventHandler = Callable[["Resilient", dict[str, Any], float], None]
 
 
@@ -326,7 +396,8 @@ class Resilient:
     """A socket that fails over as the pages do (tests/harness.Participant, in asyncio).
 
     It knows every server of the pair and tries them in turn, the one a
-    ``not-primary`` names first, with a short backoff between rounds. After a
+    ``not-primary`` or a ``switchover`` notice names first (as
+    static/chat/connection.js does), with a short backoff between rounds. After a
     reconnect it sends its resume frames (the last seq it saw of each session),
     then re-sends, by the same client_id, every message it has not seen come
     back. Its view is every event it got, by session and seq: a seq that comes
@@ -351,6 +422,11 @@ class Resilient:
         self.connected_to = ""
         self.gave_up = False
         self.reconnect_seconds = 60.0  # how long a reconnect keeps trying; the run sets its --timeout
+        # One attempt's handshake and first answer; the opening of the chats allows more.
+        self.attempt_timeout = ATTEMPT_TIMEOUT_SECONDS
+        # Handshakes in flight while the chats open, shared by every client (None: unbounded,
+        # each page on its own, as after the opening).
+        self.gate: asyncio.Semaphore | None = None
         self.on_event: EventHandler = lambda client, frame, at: None
         self.on_frame: EventHandler = lambda client, frame, at: None
         self.resume_frames: Callable[[], list[dict[str, Any]]] = list
@@ -395,10 +471,11 @@ class Resilient:
         origin = base.replace("ws://", "http://", 1)
         headers = {"Cookie": f"{self.cookie[0]}={self.cookie[1]}"} if self.cookie else None
         try:
-            ws = await connect(
-                base + self.path, origin=origin, additional_headers=headers, compression=None,
-                ping_interval=None, open_timeout=ATTEMPT_TIMEOUT_SECONDS, max_queue=None,
-            )
+            async with self.gate or nullcontext():
+                ws = await connect(
+                    base + self.path, origin=origin, additional_headers=headers, compression=None,
+                    ping_interval=None, open_timeout=self.attempt_timeout, max_queue=None,
+                )
         except (OSError, TimeoutError, InvalidHandshake):
             return None
         frames = self.resume_frames()
@@ -408,7 +485,7 @@ class Resilient:
             # A backup answers every socket with not-primary at once; a serving
             # instance answers a resume (and nothing else, so silence means serving).
             first = await asyncio.wait_for(ws.recv(), QUIET_MEANS_SERVING_SECONDS if not frames
-                                           else ATTEMPT_TIMEOUT_SECONDS)
+                                           else self.attempt_timeout)
         except TimeoutError:
             if not frames:
                 self.connected_to = base
@@ -419,7 +496,7 @@ class Resilient:
             return None
         frame = json.loads(first)
         if frame.get("type") == "not-primary":
-            self._hint = frame.get("primary")
+            self._hint = _base(frame.get("primary"))
             await ws.close()
             return None
         self.connected_to = base
@@ -490,13 +567,20 @@ class Resilient:
                 view[seq] = frame
                 if frame.get("type") == "message":
                     self.unacked.pop(frame.get("client_id", ""), None)
+                elif frame.get("type") == "notice" and frame.get("notice") == "switchover":
+                    # A planned hand-over names the new primary before this socket goes. The
+                    # notice replayed by that new primary (after a resume) names the server
+                    # this socket is on already: no hint then.
+                    primary = _base(frame.get("primary"))
+                    if primary is not None and primary != self.connected_to:
+                        self._hint = primary
                 self.on_event(self, frame, at)
             elif seen == frame:
                 self.repeats += 1  # a re-sent message's answer: the original event
             else:
                 self.conflicts.append((session_id, seq))
         elif frame.get("type") == "not-primary":
-            self._hint = frame.get("primary")
+            self._hint = _base(frame.get("primary"))
         elif frame.get("type") == "error":
             if not self.errors:
                 logger.warning("%s: error frame %s", self.name, frame)
@@ -521,33 +605,54 @@ class PairChat:
     token: str
     customer: Resilient
     agent: Resilient | None = None
-    sent: dict[str, float] = field(default_factory=dict)  # client_id -> perf_counter at first send
+    sent: dict[str, float] = field(default_factory=dict)  # client_id -> perf_counter of its scheduled send
+
+
+@dataclass
+class HandOver:
+    """One kill (or stop) as the clients saw it: from ``at`` (the signal), per chat, the
+    first customer message its agent got on a socket to ``new_primary``."""
+
+    at: float
+    new_primary: str
+    first_delivery: dict[str, float] = field(default_factory=dict)  # session_id -> seconds after ``at``
+    ended: float | None = None  # when every chat had delivered through new_primary
+    everyone: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class FailoverExchange:
-    """Chats on a pair, each customer sending at a steady pace while the primary is killed.
+    """Chats on a pair, each customer sending on a schedule while the serving member is
+    killed (or stopped), as many times as the caller likes.
 
     The clients are given the primary's address and learn the backup's from
-    /api/ha/topology, as the pages do. ``kill()`` is the caller's (it knows
-    the processes); this records, per chat, the first customer message its
-    agent gets from the backup after the kill, and at the end checks every view.
+    /api/ha/topology, as the pages do. The kills are the caller's (it knows
+    the processes): it calls ``hand_over`` at each, and this records, per
+    chat, the first customer message its agent gets from the new primary after
+    it; customers send until ``stop_sending``, and at the end every view is
+    checked. Every time is ``time.perf_counter``.
     """
 
     def __init__(self, servers: list[str], target: Target, messages: int, interval: float, text: str) -> None:
         self.servers = servers
-        self.backup = servers[1]
         self.target = target
         self.messages = messages
         self.interval = interval
         self.text = text
         self.chats: dict[str, PairChat] = {}
         self.agents: list[Resilient] = []
-        self.killed_at: float | None = None
-        self.first_delivery: dict[str, float] = {}  # session_id -> seconds after the kill
+        self.hand_overs: list[HandOver] = []
+        self.received: dict[str, float] = {}  # client_id -> the agent's first receipt
+        self.own_copy: dict[str, float] = {}  # client_id -> the customer's first receipt of its own copy
+        self.disconnects: dict[tuple[str, int], float] = {}  # (session_id, seq) of a `disconnected` -> first seen
+        self.finished_at: float | None = None  # every message sent and delivered (or the run cut)
+        self._enough = asyncio.Event()
+        self._made: list[Resilient] = []  # every client, to close even those of an opening that failed
 
     async def open(self, chats: int, timeout: float) -> None:
-        """Agents ready, customers started, every chat assigned and settled (see Ours.open)."""
-        deadline = time.monotonic() + timeout
+        """Agents ready, customers started, every chat assigned and settled (see Ours.open).
+        The opening may take ``timeout`` or OPEN_SECONDS_PER_CHAT a chat, whichever is longer."""
+        deadline = time.monotonic() + max(timeout, chats * OPEN_SECONDS_PER_CHAT)
+        gate = asyncio.Semaphore(OPEN_CONCURRENCY)
         started: dict[Resilient, dict[str, Any]] = {}
         held: dict[Resilient, set[str]] = {}
         assigned: dict[str, Resilient] = {}
@@ -574,20 +679,28 @@ class FailoverExchange:
                 {"type": "ready"},
             ]
 
+        def opening(client: Resilient) -> Resilient:
+            client.attempt_timeout, client.gate = OPEN_TIMEOUT_SECONDS, gate
+            self._made.append(client)
+            return client
+
         for n, cookie in enumerate(self.target.agent_cookies):
-            agent = Resilient(f"agent {n}", self.servers, "/ws/agent/", (self.target.cookie_name, cookie))
+            agent = opening(Resilient(f"agent {n}", self.servers, "/ws/agent/", (self.target.cookie_name, cookie)))
             agent.on_frame = agent.on_event = on_agent
             held[agent] = set()
             self.agents.append(agent)
-        await _gather_bounded(agent.connect(deadline) for agent in self.agents)
+        # The gate bounds the handshakes; the connects wait out their quiet half-second side by side.
+        await asyncio.gather(*(agent.connect(deadline) for agent in self.agents))
         for agent in self.agents:
             await agent.send({"type": "ready"})
             agent.resume_frames = agent_resume(agent)
 
-        customers = [Resilient(f"customer {n}", self.servers, "/ws/chat/") for n in range(chats)]
+        customers = [opening(Resilient(f"customer {n}", self.servers, "/ws/chat/")) for n in range(chats)]
         for customer in customers:
             customer.on_frame = on_customer
-        await _gather_bounded(customer.connect(deadline) for customer in customers)
+        await asyncio.gather(*(customer.connect(deadline) for customer in customers))
+        if gave_up := [client.name for client in [*self.agents, *customers] if client.gave_up]:
+            raise RuntimeError(f"opening the chats timed out: {len(gave_up)} sockets never opened ({gave_up[0]}, ...)")
         for n, customer in enumerate(customers):
             await customer.send({"type": "start", "nickname": f"Customer {n}", "subject": self.target.run_id})
         await self._until(lambda: len(started) == chats and len(assigned) == chats, progress, deadline,
@@ -604,8 +717,11 @@ class FailoverExchange:
                           lambda: f"{len(typed)} of {chats} chats settled")
         for chat in self.chats.values():
             chat.customer.on_frame = _no_frame
+            chat.customer.on_event = self._on_customer_event
             chat.agent.on_frame = chat.agent.on_event = self._on_agent_event
         for client in self.clients:
+            # From now on a failover, as the pages meet it: attempts cut after 2 s, no gate.
+            client.attempt_timeout, client.gate = ATTEMPT_TIMEOUT_SECONDS, None
             client.reconnect_seconds = timeout
 
     @staticmethod
@@ -623,26 +739,39 @@ class FailoverExchange:
         return [*(chat.customer for chat in self.chats.values()), *self.agents]
 
     async def run(self, timeout: float) -> bool:
-        """Every customer sends its messages, then waits until each came back to it and
-        reached its agent; False when ``timeout`` cut that short."""
+        """Every customer sends one message every ``interval``, at least ``messages`` and
+        until ``stop_sending``; then this waits until each message came back to its
+        sender and reached its agent. False when that wait took over ``timeout``."""
+        start = time.perf_counter()
         try:
+            await asyncio.gather(*(self._converse(chat, start) for chat in self.chats.values()))
             async with asyncio.timeout(timeout):
-                await asyncio.gather(*(self._converse(chat) for chat in self.chats.values()))
                 while not self._all_delivered():
                     await asyncio.sleep(0.05)
         except TimeoutError:
             logger.warning("failover: timed out after %s s with messages still missing", timeout)
             return False
+        finally:
+            self.finished_at = time.perf_counter()
         return True
 
-    async def _converse(self, chat: PairChat) -> None:
-        """A steady pace, whatever happens to the server: a customer keeps typing."""
-        start = time.perf_counter() + random.random() * self.interval
-        for n in range(self.messages):
-            await asyncio.sleep(max(start + n * self.interval - time.perf_counter(), 0))
+    def stop_sending(self) -> None:
+        """Customers stop once they have sent ``messages`` each."""
+        self._enough.set()
+
+    async def _converse(self, chat: PairChat, start: float) -> None:
+        """A schedule, whatever happens to the server: a customer keeps typing. Message
+        ``n`` is due at ``start + phase + n * interval`` (phase random in [0, interval));
+        its send time is that schedule, so a wait shows in every figure from it."""
+        start += random.random() * self.interval
+        n = 0
+        while n < self.messages or not self._enough.is_set():
+            scheduled = start + n * self.interval
+            await asyncio.sleep(max(scheduled - time.perf_counter(), 0))
             client_id = str(uuid.uuid4())
-            chat.sent[client_id] = time.perf_counter()
+            chat.sent[client_id] = scheduled
             await chat.customer.send({"type": "message", "text": f"{n} {self.text}", "client_id": client_id})
+            n += 1
 
     def _all_delivered(self) -> bool:
         return all(
@@ -650,12 +779,85 @@ class FailoverExchange:
             for chat in self.chats.values()
         )
 
+    def hand_over(self, at: float, new_primary: str) -> HandOver:
+        """The caller killed (or stopped) the serving member at ``at``; ``new_primary`` (a ws
+        base of ``servers``) is to take over. First deliveries are timed from ``at``."""
+        hand_over = HandOver(at, new_primary)
+        self.hand_overs.append(hand_over)
+        return hand_over
+
+    async def delivered_through(self, hand_over: HandOver, timeout: float) -> bool:
+        """Whether every chat delivered through the new primary within ``timeout`` of now."""
+        try:
+            await asyncio.wait_for(hand_over.everyone.wait(), timeout)
+        except TimeoutError:
+            logger.warning("failover: %d of %d chats delivered through %s within %s s",
+                           len(hand_over.first_delivery), len(self.chats), hand_over.new_primary, timeout)
+            return False
+        return True
+
     def _on_agent_event(self, agent: Resilient, frame: dict[str, Any], at: float) -> None:
         session_id = frame.get("session_id", "")
-        if (self.killed_at is not None and frame.get("type") == "message" and agent.connected_to == self.backup
-                and session_id not in self.first_delivery
-                and session_id in self.chats and frame.get("client_id") in self.chats[session_id].sent):
-            self.first_delivery[session_id] = at - self.killed_at
+        kind = frame.get("type")
+        if kind == "disconnected":
+            self.disconnects.setdefault((session_id, frame.get("seq", 0)), at)
+        chat = self.chats.get(session_id)
+        if kind != "message" or chat is None or frame.get("client_id") not in chat.sent:
+            return
+        self.received.setdefault(frame["client_id"], at)
+        hand_over = self.hand_overs[-1] if self.hand_overs else None
+        if (hand_over is not None and agent.connected_to == hand_over.new_primary
+                and session_id not in hand_over.first_delivery):
+            hand_over.first_delivery[session_id] = at - hand_over.at
+            if len(hand_over.first_delivery) == len(self.chats):
+                hand_over.ended = at
+                hand_over.everyone.set()
+
+    def _on_customer_event(self, customer: Resilient, frame: dict[str, Any], at: float) -> None:
+        session_id = frame.get("session_id", "")
+        kind = frame.get("type")
+        if kind == "disconnected":
+            self.disconnects.setdefault((session_id, frame.get("seq", 0)), at)
+        elif kind == "message" and session_id in self.chats and frame.get("client_id") in self.chats[session_id].sent:
+            self.own_copy.setdefault(frame["client_id"], at)
+
+    # -- what a hand-over and the run measured, from the records above --------
+
+    def _windows(self) -> list[tuple[float, float]]:
+        """Each hand-over, from 1 s before its signal until every chat had delivered
+        through its new primary (or the run ended)."""
+        end = self.finished_at or time.perf_counter()
+        return [(h.at - HAND_OVER_LEAD_SECONDS, h.ended or end) for h in self.hand_overs]
+
+    def own_copy_waits(self, hand_over: HandOver) -> list[float]:
+        """Scheduled send to own copy back, for each message sent during ``hand_over``
+        (from HAND_OVER_LEAD_SECONDS before the signal until it ended) that came back."""
+        start, end = self._windows()[self.hand_overs.index(hand_over)]
+        return [
+            self.own_copy[client_id] - sent
+            for chat in self.chats.values() for client_id, sent in chat.sent.items()
+            if start <= sent <= end and client_id in self.own_copy
+        ]
+
+    def disconnects_after(self, hand_over: HandOver) -> int:
+        """`disconnected` events some client got from ``hand_over``'s signal until the next
+        one (or the end of the run, before the chats were ended)."""
+        later = [h.at for h in self.hand_overs if h.at > hand_over.at]
+        end = min(later, default=self.finished_at or time.perf_counter())
+        return sum(hand_over.at <= at < end for at in self.disconnects.values())
+
+    def latencies(self) -> tuple[list[float], list[float]]:
+        """Scheduled send to the agent's receipt: every delivered message, and those
+        scheduled outside every hand-over window."""
+        windows = self._windows()
+        every, steady = [], []
+        for chat in self.chats.values():
+            for client_id, sent in chat.sent.items():
+                if client_id in self.received:
+                    every.append(self.received[client_id] - sent)
+                    if not any(start <= sent <= end for start, end in windows):
+                        steady.append(self.received[client_id] - sent)
+        return every, steady
 
     def verdict(self) -> dict[str, int]:
         """Counts that must all be 0: lost (a sent client_id missing from the customer's
@@ -678,9 +880,20 @@ class FailoverExchange:
 
     async def end(self) -> None:
         """Customers leave (the sessions close as a user would close them), then all hang up."""
+        self.stop_sending()
         for chat in self.chats.values():
             await chat.customer.send({"type": "leave"})
-        await asyncio.gather(*(client.close() for client in self.clients), return_exceptions=True)
+        await asyncio.gather(*(client.close() for client in self._made), return_exceptions=True)
+
+
+def _base(url: Any) -> str | None:
+    """A server's ws base as the pair's list spells it (ws://127.0.0.1:PORT), from a hint."""
+    if not isinstance(url, str) or not url:
+        return None
+    try:
+        return local_ws(url)
+    except ValueError:
+        return url  # not one of ours: _order will not find it among the pair's
 
 
 def _no_frame(client: Resilient, frame: dict[str, Any], at: float) -> None:
@@ -690,14 +903,3 @@ def _no_frame(client: Resilient, frame: dict[str, Any], at: float) -> None:
 def _client_ids(client: Resilient | None, session_id: str) -> set[str]:
     view = client.views.get(session_id, {}) if client is not None else {}
     return {e.get("client_id", "") for e in view.values() if e.get("type") == "message"}
-
-
-async def _gather_bounded(calls: Iterable[Awaitable[None]]) -> None:
-    """Await the calls at most OPEN_CONCURRENCY at a time."""
-    gate = asyncio.Semaphore(OPEN_CONCURRENCY)
-
-    async def one(call: Awaitable[None]) -> None:
-        async with gate:
-            await call
-
-    await asyncio.gather(*(one(call) for call in calls))

@@ -1,14 +1,20 @@
 """Measure our chat path against the plainest Channels group chat, in one run;
-or, with --failover, how a pair carries its chats through a kill -9 of the primary.
+or, with --failover, how a pair carries its chats through kills of its serving member.
 
     .venv/bin/python bench/load.py --chats 200 --messages 20
+    .venv/bin/python bench/load.py --chats 1000 --messages 20 --rate 1 --paths ours
     .venv/bin/python bench/load.py --failover --chats 100
+    .venv/bin/python bench/load.py --failover --chats 300 --kills 20 --interval 1
+    .venv/bin/python bench/load.py --failover --stop --chats 1000 --interval 1
 
 By default it starts its own chat server (its own application row, agents,
 REDIS_PREFIX and port; BENCH_BASELINE=1 so the baseline route exists), runs
 both paths against that one process, prints the figures and removes what it
-made. --failover starts a pair instead and kills its primary mid-run. See
-bench/README.md.
+made. --rate sends on a schedule (open loop) instead of one message after the
+other, on our path only unless --paths says otherwise. --failover starts a
+pair instead and kill -9s its serving member mid-run, --kills times in a row,
+restarting it as backup after each; --stop sends SIGTERM instead (a planned
+stop, which hands the pair over). See bench/README.md.
 """
 from __future__ import annotations
 
@@ -25,26 +31,35 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
 from bench import stack
-from bench.clients import Baseline, ChatPath, Exchange, FailoverExchange, Ours
-from bench.report import FailoverResult, Result, render, render_failover
+from bench.clients import Baseline, ChatPath, Exchange, FailoverExchange, HandOver, OpenLoopExchange, Ours
+from bench.report import FailoverResult, Result, Takeover, percentile_ms, render, render_failover
 
 logger = logging.getLogger("bench")
 
 PATHS = ("ours", "baseline")
-# How often the failover mode looks at the backup's /readyz after the kill: the
-# resolution of "time to serve".
+# How often the failover mode looks at the new primary's /readyz (and at the
+# stopped process) after the signal: the resolution of "served after" and "exited after".
 READY_POLL_SECONDS = 0.02
+# How often it asks a restarted member for its role: the resolution of "back as backup".
+RESTART_POLL_SECONDS = 0.1
+# Each customer's pace in the failover mode unless --interval or --rate says otherwise.
+DEFAULT_INTERVAL_SECONDS = 0.25
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chats", type=int, default=200, help="concurrent chats, each a customer and an agent socket")
-    parser.add_argument("--messages", type=int, default=20, help="messages each customer sends")
+    parser.add_argument("--messages", type=int, default=20,
+                        help="messages each customer sends (the failover mode: at least this many)")
     parser.add_argument("--window", type=int, default=1,
                         help="messages a customer may have unacknowledged (1: send, wait for own copy, send)")
+    parser.add_argument("--rate", type=float, metavar="R",
+                        help="open loop: each customer sends R messages a second on a schedule, whatever comes "
+                             "back; latency from the scheduled send (default path: ours)")
     parser.add_argument("--agents", type=int, help="agent sockets on our path (default: one per chat)")
     parser.add_argument("--size", type=int, default=100, help="characters of text per message")
-    parser.add_argument("--paths", default=",".join(PATHS), help="which paths to run, in order: ours,baseline")
+    parser.add_argument("--paths", help="which paths to run, in order: ours,baseline (default: both; with --rate, "
+                                        "ours)")
     parser.add_argument("--timeout", type=float, default=120, help="seconds each phase may take before it is cut")
     parser.add_argument("--url", help="a running instance (ws://127.0.0.1:PORT) instead of our own; it must be "
                                       "started with BENCH_BASELINE=1 for the baseline and use this DATABASE_URL")
@@ -52,23 +67,43 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="sample the server with py-spy during each exchange: DIR/<path>.speedscope.json")
     failover = parser.add_argument_group("failover mode")
     failover.add_argument("--failover", action="store_true",
-                          help="start a pair, kill -9 its primary mid-run, measure the takeover (our path only)")
-    failover.add_argument("--interval", type=float, default=0.25, metavar="SECONDS",
-                          help="each customer sends one message this often (default 0.25)")
+                          help="start a pair, kill -9 its serving member mid-run, measure the takeover (our path "
+                               "only)")
+    failover.add_argument("--kills", type=int, default=1, metavar="N",
+                          help="kill the serving member N times in a row, restarting it as backup after each "
+                               "(default 1)")
+    failover.add_argument("--stop", action="store_true",
+                          help="a planned stop: SIGTERM instead of SIGKILL (the member hands the pair over, then "
+                               "exits)")
+    failover.add_argument("--interval", type=float, metavar="SECONDS",
+                          help=f"each customer sends one message this often (default {DEFAULT_INTERVAL_SECONDS}; "
+                               "--rate R is --interval 1/R)")
     failover.add_argument("--kill-after", type=float, metavar="SECONDS",
-                          help="kill the primary this long into the exchange (default: a third of it)")
+                          help="the first kill this long into the exchange, each next one this long after the "
+                               "previous takeover (default: a third of --messages x --interval)")
     args = parser.parse_args(argv)
+    if args.paths is None:
+        args.paths = "ours" if args.rate is not None else ",".join(PATHS)
     args.paths = [name.strip() for name in args.paths.split(",") if name.strip()]
     if not args.paths or set(args.paths) - set(PATHS):
         parser.error(f"--paths takes names from {', '.join(PATHS)}")
-    if min(args.chats, args.messages, args.window, args.size) < 1 or (args.agents is not None and args.agents < 1):
-        parser.error("--chats, --messages, --window, --size and --agents must be at least 1")
+    if min(args.chats, args.messages, args.window, args.size, args.kills) < 1 or (
+            args.agents is not None and args.agents < 1):
+        parser.error("--chats, --messages, --window, --size, --kills and --agents must be at least 1")
     if args.url and args.profile:
         parser.error("--profile needs the bench's own server; drop --url")
     if args.failover and (args.url or args.profile):
         parser.error("--failover starts and kills its own pair: no --url or --profile")
-    if args.interval <= 0 or (args.kill_after is not None and args.kill_after < 0):
+    if not args.failover and (args.stop or args.kills != 1 or args.kill_after is not None):
+        parser.error("--kills, --stop and --kill-after go with --failover")
+    if args.rate is not None and (args.rate <= 0 or args.window != 1):
+        parser.error("--rate must be above 0, and takes no --window (it does not wait for acknowledgements)")
+    if args.rate is not None and args.interval is not None:
+        parser.error("--rate R is --interval 1/R: give one of them")
+    if (args.interval is not None and args.interval <= 0) or (args.kill_after is not None and args.kill_after < 0):
         parser.error("--interval must be above 0 and --kill-after 0 or more")
+    if args.interval is None:
+        args.interval = 1 / args.rate if args.rate is not None else DEFAULT_INTERVAL_SECONDS
     if args.kill_after is None:
         args.kill_after = args.messages * args.interval / 3
     return args
@@ -85,7 +120,9 @@ async def measure(target: stack.Target, args: argparse.Namespace) -> list[Result
         opened = time.perf_counter() - opening
         logger.info("%s: %d chats open in %.1f s; exchanging %d messages each", name, args.chats, opened, args.messages)
         try:
-            exchange = Exchange(args.messages, args.window, "x" * args.size)
+            text = "x" * args.size
+            exchange = (Exchange(args.messages, args.window, text) if args.rate is None
+                        else OpenLoopExchange(args.messages, 1, text, rate=args.rate))
             with profiled(target, name, args.profile):
                 result = await exchange.run(name, chats, args.timeout)
             results.append(dataclasses.replace(result, open_seconds=opened))
@@ -103,44 +140,142 @@ def profiled(target: stack.Target, path: str, directory: Path | None) -> Abstrac
 
 
 async def measure_failover(target: stack.Target, args: argparse.Namespace) -> FailoverResult:
-    """Chats on the pair, the primary killed mid-exchange, the backup's takeover timed."""
-    primary, backup = target.servers
+    """Chats on the pair; the serving member killed (or stopped) --kills times under load,
+    restarted as backup after each; every takeover timed, every client's view checked.
+
+    Customers send on their schedule from the opening until the last kill is over
+    (its takeover done, the member back as backup), and at least --messages each.
+    """
     # What a page does: it is given the primary and asks it for the backup.
     pair = await asyncio.to_thread(stack.topology, target.http)
     servers = [target.ws, stack.local_ws(pair["backup"]["ws"])]
-    if servers[1] != backup.ws:
-        raise RuntimeError(f"the topology names {servers[1]} as backup, not {backup.ws}")
+    if servers[1] != target.servers[1].ws:
+        raise RuntimeError(f"the topology names {servers[1]} as backup, not {target.servers[1].ws}")
     exchange = FailoverExchange(servers, target, args.messages, args.interval, "x" * args.size)
-    opening = time.perf_counter()
-    await exchange.open(args.chats, args.timeout)
-    logger.info("failover: %d chats open in %.1f s; each customer sends %d messages, one every %.0f ms; "
-                "the primary dies %.1f s in", args.chats, time.perf_counter() - opening, args.messages,
-                args.interval * 1000, args.kill_after)
+    what = "stop" if args.stop else "kill"
+    done: list[tuple[Takeover, HandOver]] = []
+    cut_short = None
+    running: asyncio.Task[bool] | None = None
     try:
+        opening = time.perf_counter()
+        await exchange.open(args.chats, args.timeout)
+        logger.info("failover: %d chats open in %.1f s; each customer sends one message every %.0f ms, at least %d; "
+                    "%d %s(s) of the serving member, the first %.1f s in", args.chats, time.perf_counter() - opening,
+                    args.interval * 1000, args.messages, args.kills, what, args.kill_after)
         running = asyncio.create_task(exchange.run(args.timeout))
-        await asyncio.sleep(args.kill_after)
-        primary.kill()
-        exchange.killed_at = killed = time.perf_counter()
-        logger.info("failover: killed %s (pid %d) with SIGKILL", primary.name, primary.process.pid)
-        served_after = await _served_after(backup, killed, args.timeout)
-        logger.info("failover: %s serves %s s after the kill", backup.name,
-                    "never" if served_after is None else f"{served_after:.2f}")
+        for number in range(1, args.kills + 1):
+            await asyncio.sleep(args.kill_after)
+            outcome = await _take_over(number, target.servers, exchange, args)
+            if outcome is None:
+                cut_short = "no single member served before it"
+                break
+            done.append(outcome)
+            takeover = outcome[0]
+            if takeover.served_after is None or takeover.back_after is None or len(
+                    takeover.first_delivery) < args.chats:
+                cut_short = f"{what} {number} did not carry the chats over (see its row)"
+                break
+        exchange.stop_sending()
         completed = await running
         counts = exchange.verdict()
-        epoch_after = (await asyncio.to_thread(stack.topology, backup.http))["epoch"]
+        epoch_after = await _epoch(target.servers)
     finally:
+        if running is not None and not running.done():
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
         await exchange.end()
+    for takeover, hand_over in done:
+        takeover.disconnects = exchange.disconnects_after(hand_over)
+        takeover.own_copy = exchange.own_copy_waits(hand_over)
+    latencies, steady = exchange.latencies()
     clients = exchange.clients
     return FailoverResult(
-        chats=args.chats, messages=args.messages, interval=args.interval, killed_after=args.kill_after,
-        served_after=served_after, first_delivery=list(exchange.first_delivery.values()),
+        chats=args.chats, messages=args.messages, interval=args.interval, planned=args.stop, kills=args.kills,
+        killed_after=args.kill_after, takeovers=[takeover for takeover, _ in done],
+        epoch_moved=None if epoch_after is None else epoch_after - pair["epoch"],
+        latencies=latencies, steady=steady,
         sent=sum(len(chat.sent) for chat in exchange.chats.values()),
         held=sum(client.held for client in clients), resent=sum(client.resent for client in clients),
         repeats=sum(client.repeats for client in clients),
         reconnects=sum(client.reconnects for client in clients), gave_up=sum(client.gave_up for client in clients),
         errors=sum(len(client.errors) for client in clients), counts=counts, completed=completed,
-        takeovers=epoch_after - pair["epoch"],
+        cut_short=cut_short,
     )
+
+
+async def _take_over(number: int, servers: list[stack.ServerProcess], exchange: FailoverExchange,
+                     args: argparse.Namespace) -> tuple[Takeover, HandOver] | None:
+    """One kill (SIGKILL, or SIGTERM with --stop) of whichever member serves: the other's
+    takeover timed, every chat's first delivery through it, then the killed member
+    restarted and back as backup, and the epoch it all moved. None: nobody served."""
+    serving = await _serving(servers, args.timeout)
+    if serving is None:
+        return None
+    other = next(server for server in servers if server is not serving)
+    before = await _epoch(servers)
+    sig = signal.SIGTERM if args.stop else signal.SIGKILL
+    assert serving.process is not None
+    pid = serving.process.pid
+    serving.kill(sig)
+    at = time.perf_counter()
+    hand_over = exchange.hand_over(at, other.ws)
+    logger.info("%s %d of %d: sent %s to %s (pid %d), the serving member", "stop" if args.stop else "kill",
+                number, args.kills, sig.name, serving.name, pid)
+    exiting = asyncio.create_task(_exited_after(serving, at, args.timeout))
+    served_after = await _served_after(other, at, args.timeout)
+    logger.info("%s serves %s s after the %s", other.name,
+                "never" if served_after is None else f"{served_after:.2f}", sig.name)
+    if served_after is not None:
+        await exchange.delivered_through(hand_over, args.timeout)
+    exited_after = await exiting
+    if exited_after is None:
+        logger.warning("%s did not exit within %s s of the %s; killing it", serving.name, args.timeout, sig.name)
+        serving.kill()
+        await asyncio.to_thread(serving.process.wait)
+    back_after = await _restart(serving, args.timeout)
+    after = await _epoch(servers)
+    takeover = Takeover(
+        number=number, member=serving.name, signal=sig.name, served_after=served_after,
+        first_delivery=list(hand_over.first_delivery.values()),
+        epoch_moved=None if before is None or after is None else after - before,
+        back_after=back_after, exited_after=exited_after,
+    )
+    logger.info("%s %d of %d: served after %s s, first delivery p99 %.0f ms (%d of %d chats), epoch moved by %s, "
+                "%s back as backup after %s s", "stop" if args.stop else "kill", number, args.kills,
+                "never" if served_after is None else f"{served_after:.2f}",
+                percentile_ms(takeover.first_delivery, 99), len(takeover.first_delivery), len(exchange.chats),
+                takeover.epoch_moved, serving.name, "never" if back_after is None else f"{back_after:.1f}")
+    return takeover, hand_over
+
+
+async def _serving(servers: list[stack.ServerProcess], timeout: float) -> stack.ServerProcess | None:
+    """The one member whose /readyz answers 200; None if there is not exactly one within ``timeout``."""
+    deadline = time.perf_counter() + timeout
+    while True:
+        statuses = await asyncio.gather(*(
+            asyncio.to_thread(stack.http_status, f"{server.http}/readyz", 0.5) for server in servers
+        ))
+        serving = [server for server, status in zip(servers, statuses, strict=True) if status == 200]
+        if len(serving) == 1:
+            return serving[0]
+        if time.perf_counter() > deadline:
+            logger.warning("no single member serves: /readyz %s", dict(zip([s.name for s in servers], statuses,
+                                                                           strict=True)))
+            return None
+        await asyncio.sleep(READY_POLL_SECONDS)
+
+
+async def _epoch(servers: list[stack.ServerProcess]) -> int | None:
+    """The pair's epoch: the highest either member's /api/ha/topology tells (None: neither answered)."""
+
+    async def one(server: stack.ServerProcess) -> int | None:
+        try:
+            return int((await asyncio.to_thread(stack.topology, server.http))["epoch"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    epochs = [epoch for epoch in await asyncio.gather(*(one(server) for server in servers)) if epoch is not None]
+    return max(epochs, default=None)
 
 
 async def _served_after(server: stack.ServerProcess, since: float, timeout: float) -> float | None:
@@ -150,6 +285,42 @@ async def _served_after(server: stack.ServerProcess, since: float, timeout: floa
         if await asyncio.to_thread(stack.http_status, url, 0.5) == 200:
             return time.perf_counter() - since
         await asyncio.sleep(READY_POLL_SECONDS)
+    return None
+
+
+async def _exited_after(server: stack.ServerProcess, since: float, timeout: float) -> float | None:
+    """Seconds from ``since`` to ``server``'s process exiting; None if not within ``timeout``."""
+    assert server.process is not None
+    while server.process.poll() is None:
+        if time.perf_counter() - since > timeout:
+            return None
+        await asyncio.sleep(READY_POLL_SECONDS)
+    return time.perf_counter() - since
+
+
+async def _restart(server: stack.ServerProcess, timeout: float) -> float | None:
+    """Start ``server`` again (same application row, its log appended to) and return the
+    seconds until its topology calls it backup; None if it exits, serves instead, or
+    is not backup within ``timeout``."""
+    server.start()
+    assert server.process is not None
+    began = time.perf_counter()
+    while time.perf_counter() - began < timeout:
+        if server.process.poll() is not None:
+            logger.warning("%s exited with %d after its restart; see %s", server.name, server.process.returncode,
+                           server.log_path)
+            return None
+        try:
+            role = (await asyncio.to_thread(stack.topology, server.http, 0.5))["self"]["role"]
+        except (OSError, ValueError, KeyError, TypeError):
+            role = None
+        if role == "backup":
+            return time.perf_counter() - began
+        if role == "primary":
+            logger.warning("%s came back as primary, not backup; see %s", server.name, server.log_path)
+            return None
+        await asyncio.sleep(RESTART_POLL_SECONDS)
+    logger.warning("%s was not backup within %s s of its restart; see %s", server.name, timeout, server.log_path)
     return None
 
 
@@ -164,14 +335,13 @@ def main(argv: list[str] | None = None) -> int:
         with stack.BenchStack(chats=args.chats, agents=agents, url=args.url, pair=args.failover) as bench:
             if args.failover:
                 outcome = asyncio.run(measure_failover(bench.target, args))
-                clean = outcome.clean
+                clean = outcome.clean  # an epoch that moved by 2 fails it too: the logs are worth reading
                 report = render_failover(outcome)
-                bench.keep_logs = outcome.takeovers != 1  # worth reading even when nothing was lost
             else:
                 results = asyncio.run(measure(bench.target, args))
                 clean = all(r.lost == r.duplicates == r.errors == r.dropped == 0 for r in results)
-                report = render(results, args.messages, args.window)
-            bench.keep_logs = bench.keep_logs or not clean
+                report = render(results, args.messages, args.window, args.rate)
+            bench.keep_logs = not clean
     except KeyboardInterrupt:
         logger.warning("interrupted: servers stopped, rows and keys removed")
         return 130

@@ -112,15 +112,26 @@ class ServerProcess:
         return f"ws://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        """Start the process; again after a kill (the failover mode restarts the member it
+        killed): a restart appends to the log, so that it holds every life of the member."""
         command = [sys.executable, "manage.py", "runchatserver", self.name]
         LOG_DIR.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("wb") as log:
+        restart = self.process is not None
+        if restart and self.process.poll() is None:
+            raise RuntimeError(f"{self.name} (pid {self.process.pid}) is still running")
+        with self.log_path.open("ab" if restart else "wb") as log:
+            if restart:
+                log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} bench: restarting {self.name} "
+                          f"(the last life exited with {self.process.returncode}) ---\n".encode())
+                log.flush()
             # A process group of its own: the terminal's Ctrl-C reaches only the
             # bench, which stops the server after it, and a kill reaches all of it.
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-        logger.info("started %s (pid %d) on port %d", self.name, self.process.pid, self.port)
+        self.expected_returncode = None
+        logger.info("%s %s (pid %d) on port %d", "restarted" if restart else "started", self.name,
+                    self.process.pid, self.port)
 
     def wait_serving(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
         """Until /readyz answers 200 (the instance is the serving primary)."""
