@@ -1,0 +1,238 @@
+"""The message path, top to bottom: a socket's call in, the check, the event
+stored in the live log, the event out to every follower of the session.
+
+``Messages`` keeps the pair's open sessions in memory while this instance
+serves (chat.takeover rebuilds them from the live log before it serves) and one
+lock per session around check + store + publish, so that every socket gets a
+session's events in seq order. Who follows a session is the registry's to say
+(chat.registry); which agent gets a waiting chat, the queue's (chat.queue).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ha.runtime import Instance
+
+from .frames import CloseReason, ErrorCode, Event, Notice, Out
+from .livelog import Appending, Fenced, LiveLog, OpenSet, Queue, Stored
+from .registry import Attachment, Registry, Socket
+from .session import ChatError, ChatSession, Participant, Role
+
+logger = logging.getLogger(__name__)
+
+StoredHook = Callable[[ChatSession, dict[str, Any]], Awaitable[None]]
+
+
+def bookkeeping(event: dict[str, Any]) -> Appending:
+    """How an event moves its session in the pair's open set and queue."""
+    if event["type"] == Event.CLOSED:
+        return {"open_set": OpenSet.CLOSE, "queue": Queue.REMOVE}
+    if event["type"] == Event.LEFT and event["role"] == Role.AGENT:
+        return {"queue": Queue.PUSH}
+    return {}
+
+
+class Messages:
+    def __init__(self, instance: Instance, log: LiveLog, registry: Registry) -> None:
+        self.instance = instance
+        self.log = log
+        self.registry = registry
+        self.sessions: dict[str, ChatSession] = {}
+        # One lock per session while anyone holds or waits for it: weak values,
+        # so the locks of closed sessions do not pile up.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # Called after each event is stored and sent, under the session's lock
+        # (transcripts.live uses it to schedule saves): keep them quick.
+        self.stored_hooks: list[StoredHook] = []
+
+    # -- customer -------------------------------------------------------------
+
+    async def start(self, socket: Socket, nickname: str, subject: str) -> None:
+        if self.registry.sessions(socket):
+            raise ChatError(ErrorCode.ALREADY_STARTED, "this connection already has a chat session")
+        session, token = ChatSession.open(uuid.uuid4().hex, self.instance.pair, nickname, subject)
+        async with self.lock(session.id):
+            if not self.registry.attach(session.id, socket, session.customer):
+                return  # the socket went away already: start nothing
+            self.sessions[session.id] = session
+            await self.registry.deliver(socket, [{
+                "type": str(Out.STARTED),
+                "session_id": session.id,
+                "token": token,
+                "participant_id": session.customer.id,
+            }])
+            await self.store(
+                session, session.joined(session.customer),
+                open_set=OpenSet.OPEN, queue=Queue.PUSH, facts=session.facts(),
+            )
+        logger.info("session %s started by customer %s", session.id, session.customer.id)
+
+    async def resume(self, socket: Socket, session_id: str, token: str, last_seq: int) -> None:
+        session = await self._get(session_id)
+        if session is None or not session.token_matches(token):
+            raise ChatError(ErrorCode.BAD_TOKEN, "no chat session with that id and token")
+        if self.registry.sessions(socket) - {session_id}:
+            raise ChatError(ErrorCode.ALREADY_STARTED, "this connection already has a chat session")
+        await self._reattach(socket, session, session.customer, last_seq)
+
+    # -- agent ----------------------------------------------------------------
+
+    async def agent_resume(self, socket: Socket, last_seqs: dict[str, int]) -> None:
+        """Re-attach an agent to each chat it holds; an error for each it does not."""
+        agent = self.registry.participant(socket)
+        for session_id, last_seq in last_seqs.items():
+            session = await self._get(session_id)
+            if agent is None or session is None or session.agent is None or session.agent.id != agent.id:
+                refused = ChatError(ErrorCode.NOT_YOURS, f"session {session_id} is not one of your chats", session_id)
+                await self.registry.deliver(socket, [refused.frame()])
+                continue
+            await self._reattach(socket, session, session.agent, last_seq)
+
+    # -- both -----------------------------------------------------------------
+
+    async def message(self, socket: Socket, session_id: str | None, text: str, client_id: str) -> None:
+        session, who = self._taking_part(socket, session_id)
+        async with self.lock(session.id):
+            event = session.message(who, text, client_id, self.instance.settings["max-message-length"])
+            stored = await self.store(session, event, client_id=client_id)
+            if stored.duplicate:
+                await self.registry.deliver(socket, [stored.event])
+
+    async def typing(self, socket: Socket, session_id: str | None, state: bool) -> None:
+        session, who = self._taking_part(socket, session_id)
+        await self.registry.publish(session.id, session.typing(who, state), exclude=socket)
+
+    async def leave(self, socket: Socket, session_id: str | None) -> None:
+        session, who = self._taking_part(socket, session_id)
+        async with self.lock(session.id):
+            for event in session.leave(who):
+                await self.store(session, event)
+            if who.role is Role.AGENT:
+                self.registry.detach_agent(session.id, who)
+
+    async def close(self, socket: Socket, session_id: str | None) -> None:
+        session, who = self._taking_part(socket, session_id)
+        async with self.lock(session.id):
+            await self.store(session, session.close(who))
+
+    async def gone(self, attachment: Attachment) -> None:
+        """A socket went away (the registry says so, once): in each of its sessions
+        where its participant has no other socket, everyone is told."""
+        who = attachment.participant
+        for session_id in sorted(attachment.sessions) if who is not None else ():
+            async with self.lock(session_id):
+                session = self.sessions.get(session_id)
+                if session is None or self.registry.still_attached(session_id, who):
+                    continue
+                event = session.disconnected(who)
+                if event is not None:
+                    await self.store(session, event)
+
+    # -- from outside a socket (the transcript worker, a switchover) ----------
+
+    async def notice(self, session_id: str, notice: Notice, **fields: Any) -> None:
+        """Store a ``notice`` event in an open session and send it to everyone in it."""
+        session = self.sessions.get(session_id)
+        if session is None:
+            return
+        async with self.lock(session_id):
+            if session.is_open:
+                await self.store(session, session.event(Event.NOTICE, notice=str(notice), **fields))
+
+    async def end(self, session_id: str, reason: CloseReason) -> None:
+        """Close an open session for ``reason``; every participant gets ``closed``."""
+        session = self.sessions.get(session_id)
+        if session is None:
+            return
+        async with self.lock(session_id):
+            if session.is_open:
+                await self.store(session, session.closing(reason))
+
+    # -- the store ------------------------------------------------------------
+
+    def lock(self, session_id: str) -> asyncio.Lock:
+        lock = self._locks.get(session_id)
+        if lock is None:
+            lock = self._locks[session_id] = asyncio.Lock()
+        return lock
+
+    async def store(self, session: ChatSession, event: dict[str, Any], **options: Any) -> Stored:
+        """Append to the live log at this instance's epoch, then ``apply``; the
+        original event on a re-sent client_id. The caller holds the session's lock."""
+        try:
+            stored = await self.log.append(self.instance.epoch, event, **{**bookkeeping(event), **options})
+        except Fenced as fenced:
+            raise await self.fenced(fenced, f"session {session.id}") from None
+        if not stored.duplicate:
+            await self.apply(session, stored.event)
+        return stored
+
+    async def apply(self, session: ChatSession, event: dict[str, Any]) -> None:
+        """Fold a stored event into its session, send it to the session's followers,
+        run the stored hooks."""
+        session.apply(event)
+        await self.registry.publish(session.id, event)
+        if not session.is_open:
+            self.sessions.pop(session.id, None)
+        for hook in self.stored_hooks:
+            await hook(session, event)
+
+    async def fenced(self, fenced: Fenced, what: str) -> ChatError:
+        """A write was refused: the pair moved on. Give the role up; the error to raise."""
+        logger.warning("%s: %s", what, fenced)
+        await self.instance.fenced(fenced.pair_epoch)
+        return ChatError(ErrorCode.NOT_PRIMARY, "this server no longer serves the chat")
+
+    # -- internals ------------------------------------------------------------
+
+    async def _reattach(self, socket: Socket, session: ChatSession, who: Participant, last_seq: int) -> None:
+        logger.info("session %s: %s %s resumes after seq %d", session.id, who.role, who.id, last_seq)
+        async with self.lock(session.id):
+            missed = await self.log.events_after(session.id, last_seq)
+            if not self.registry.attach(session.id, socket, who):
+                return  # the socket went away meanwhile
+            resumed = {
+                "type": str(Out.RESUMED),
+                "session_id": session.id,
+                "epoch": self.instance.epoch,
+                "last_seq": session.last_seq,
+            }
+            if not await self.registry.deliver(socket, [resumed, *missed]):
+                return  # and the registry has it marked gone
+            event = session.reconnected(who)
+            if event is not None:
+                await self.store(session, event)
+
+    def _taking_part(self, socket: Socket, session_id: str | None) -> tuple[ChatSession, Participant]:
+        """The session a frame names (a customer's own when it names none) and who
+        the socket is in it, if the socket takes part in it."""
+        sessions = self.registry.sessions(socket)
+        if session_id is None:
+            if not sessions:
+                raise ChatError(ErrorCode.NO_SESSION, "start or resume a chat session first")
+            session_id = next(iter(sessions))
+        who = self.registry.participant(socket)
+        if session_id not in sessions or who is None:
+            raise ChatError(ErrorCode.NOT_YOURS, f"session {session_id} is not yours")
+        session = self.sessions.get(session_id)
+        if session is None:
+            raise ChatError(ErrorCode.SESSION_CLOSED, f"session {session_id} is closed")
+        return session, who
+
+    async def _get(self, session_id: str) -> ChatSession | None:
+        """The session, from memory or else from its log (kept in memory if open)."""
+        session = self.sessions.get(session_id)
+        if session is not None:
+            return session
+        [(facts, events)] = await self.log.sessions([session_id])
+        if not facts:
+            return None
+        session = ChatSession.rebuild(session_id, facts, events)
+        if session.is_open:
+            self.sessions[session_id] = session
+        return session

@@ -1,0 +1,233 @@
+"""Who is attached to what on the serving instance: the one place that knows.
+
+A socket is connected, then follows sessions as one participant (a customer its
+one chat, an agent every chat it holds); an agent's sockets make the agent
+present, and available for new chats once it says so. Nothing else keeps any of
+this: the message path, the queue and the role changes ask here.
+
+Every way a socket goes away ends in ``detach``: its disconnect, an error that
+nobody expected in one of its calls (Channels then closes it with 1011 and
+never calls its disconnect), a send to it that fails, and the instance giving
+up the role (``detach_all``). A detached socket is forgotten at once and never
+comes back; ``attach`` refuses it, so a call still in flight for a socket that
+went away meanwhile leaves no ghost.
+
+Events reach followers from here (``publish``), in the order the message path
+publishes them under each session's lock: every client of a pair is on the one
+serving instance, so the fan-out is a loop in memory, with no broker hop.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .session import ChatError, Participant
+
+logger = logging.getLogger(__name__)
+
+# Websocket close code "internal error" (RFC 6455): a socket a send to failed.
+CLOSE_INTERNAL_ERROR = 1011
+
+
+class Socket(Protocol):
+    """What the chat side needs of a websocket consumer."""
+
+    async def deliver(self, frame: dict[str, Any]) -> None: ...
+
+    async def send_text(self, text: str) -> None: ...
+
+    async def drop(self, frame: dict[str, Any], code: int) -> None: ...
+
+    async def close(self, code: int | None = None) -> None: ...
+
+
+@dataclass
+class Attachment:
+    """One socket's place: whose it is and which sessions it follows."""
+
+    participant: Participant | None = None
+    sessions: set[str] = field(default_factory=set)
+
+
+@dataclass
+class AgentPresence:
+    participant: Participant
+    sockets: set[Socket] = field(default_factory=set)
+    available: bool = False
+    ready_since: float = 0.0  # monotonic time of the last change to available
+
+
+class Registry:
+    def __init__(self, gone: Callable[[Attachment], Awaitable[None]]) -> None:
+        """``gone`` is told of each socket that went away with what it was attached
+        to, once, whichever way it went (the message path marks the participant
+        disconnected where it has no other socket)."""
+        self._gone = gone
+        self._sockets: dict[Socket, Attachment] = {}
+        self._followers: dict[str, set[Socket]] = {}
+        self._agents: dict[str, AgentPresence] = {}
+        # Sockets whose send failed, being closed and accounted for off the lock
+        # of the session whose event failed them.
+        self._departing: set[asyncio.Task] = set()
+
+    # -- questions ------------------------------------------------------------
+
+    def participant(self, socket: Socket) -> Participant | None:
+        attachment = self._sockets.get(socket)
+        return attachment.participant if attachment is not None else None
+
+    def sessions(self, socket: Socket) -> frozenset[str]:
+        attachment = self._sockets.get(socket)
+        return frozenset(attachment.sessions) if attachment is not None else frozenset()
+
+    def followers(self, session_id: str) -> frozenset[Socket]:
+        return frozenset(self._followers.get(session_id, ()))
+
+    def still_attached(self, session_id: str, who: Participant) -> bool:
+        """Whether ``who`` follows the session on some socket."""
+        return any(self._sockets[s].participant == who for s in self._followers.get(session_id, ()))
+
+    def agent(self, agent_id: str) -> AgentPresence | None:
+        return self._agents.get(agent_id)
+
+    def available_agents(self) -> list[AgentPresence]:
+        return [presence for presence in self._agents.values() if presence.available]
+
+    # -- attach ---------------------------------------------------------------
+
+    def connected(self, socket: Socket) -> None:
+        self._sockets[socket] = Attachment()
+
+    def agent_connected(self, socket: Socket, agent: Participant) -> None:
+        attachment = self._sockets.get(socket)
+        if attachment is None:
+            return  # went away already
+        attachment.participant = agent
+        self._agents.setdefault(agent.id, AgentPresence(agent)).sockets.add(socket)
+
+    def set_available(self, agent_id: str, available: bool) -> None:
+        presence = self._agents.get(agent_id)
+        if presence is None:
+            return
+        if available and not presence.available:
+            presence.ready_since = time.monotonic()
+        presence.available = available
+
+    def attach(self, session_id: str, socket: Socket, who: Participant) -> bool:
+        """Make ``socket`` follow the session as ``who``; False if the socket went away."""
+        attachment = self._sockets.get(socket)
+        if attachment is None:
+            return False
+        attachment.participant = who
+        attachment.sessions.add(session_id)
+        self._followers.setdefault(session_id, set()).add(socket)
+        return True
+
+    def attach_agent(self, session_id: str, agent: Participant) -> list[Socket]:
+        """Make every socket of ``agent`` follow the session; those sockets."""
+        presence = self._agents.get(agent.id)
+        sockets = list(presence.sockets) if presence is not None else []
+        return [socket for socket in sockets if self.attach(session_id, socket, agent)]
+
+    # -- detach ---------------------------------------------------------------
+
+    def detach_agent(self, session_id: str, agent: Participant) -> None:
+        """The agent left the session: none of its sockets follows it any more."""
+        presence = self._agents.get(agent.id)
+        for socket in presence.sockets if presence is not None else ():
+            self._sockets[socket].sessions.discard(session_id)
+            self._unfollow(session_id, socket)
+
+    async def detach(self, socket: Socket) -> None:
+        """The socket went away (disconnect, error): forget it, then tell ``gone``.
+        A socket already detached is left alone, so every exit path may call this."""
+        attachment = self._forget(socket)
+        if attachment is not None:
+            await self._gone(attachment)
+
+    def detach_all(self) -> list[Socket]:
+        """Forget every socket, telling nobody (the instance no longer serves: the
+        new primary marks who was disconnected); the sockets, to be closed."""
+        sockets = list(self._sockets)
+        self._sockets, self._followers, self._agents = {}, {}, {}
+        return sockets
+
+    @staticmethod
+    async def close(sockets: Iterable[Socket], frame: dict[str, Any], code: int) -> None:
+        """Send each socket ``frame`` and close it; one already gone is skipped."""
+        for socket in sockets:
+            try:
+                await socket.drop(frame, code)
+            except Exception:
+                logger.debug("socket %r was gone already", socket, exc_info=True)
+
+    def _forget(self, socket: Socket) -> Attachment | None:
+        attachment = self._sockets.pop(socket, None)
+        if attachment is None:
+            return None
+        for session_id in attachment.sessions:
+            self._unfollow(session_id, socket)
+        who = attachment.participant
+        presence = self._agents.get(who.id) if who is not None else None
+        if presence is not None:
+            presence.sockets.discard(socket)
+            if not presence.sockets:
+                del self._agents[who.id]
+        return attachment
+
+    def _unfollow(self, session_id: str, socket: Socket) -> None:
+        followers = self._followers.get(session_id)
+        if followers is not None:
+            followers.discard(socket)
+            if not followers:
+                del self._followers[session_id]
+
+    # -- sending --------------------------------------------------------------
+
+    async def publish(self, session_id: str, frame: dict[str, Any], exclude: Socket | None = None) -> None:
+        """Send ``frame`` to every follower of the session but ``exclude``."""
+        text = json.dumps(frame)  # once, however many follow the session
+        for socket in self.followers(session_id):
+            if socket is not exclude:
+                try:
+                    await socket.send_text(text)
+                except Exception as error:
+                    self._failed(socket, error)
+
+    async def deliver(self, socket: Socket, frames: Iterable[dict[str, Any]]) -> bool:
+        """Send ``frames`` to one socket, in order; False if it failed (and is detached)."""
+        try:
+            for frame in frames:
+                await socket.deliver(frame)
+        except Exception as error:
+            self._failed(socket, error)
+            return False
+        return True
+
+    def _failed(self, socket: Socket, error: Exception) -> None:
+        """A send failed: detach the socket now, so nothing more is sent to it, and
+        close it and tell ``gone`` in a task: the sender may hold the lock of a
+        session that ``gone`` needs."""
+        logger.info("a send to socket %r failed (%r): detaching it", socket, error)
+        attachment = self._forget(socket)
+        if attachment is not None:
+            task = asyncio.ensure_future(self._depart(socket, attachment))
+            self._departing.add(task)
+            task.add_done_callback(self._departing.discard)
+
+    async def _depart(self, socket: Socket, attachment: Attachment) -> None:
+        try:
+            await socket.close(code=CLOSE_INTERNAL_ERROR)
+        except Exception:
+            logger.debug("socket %r could not be closed", socket, exc_info=True)
+        try:
+            await self._gone(attachment)
+        except ChatError:
+            pass  # fenced: the role is being given up, the new primary marks who went
+        except Exception:
+            logger.exception("telling the sessions of a failed socket that it went away failed")

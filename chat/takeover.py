@@ -1,0 +1,104 @@
+"""What the chat side does when this instance's HA role changes (the role
+listener that ha.runtime calls; it keeps the names it calls them by):
+
+- ``serve``: this instance is now primary. It restores the pair's open sessions
+  from the live log (``restore_sessions``) and serves once that returns.
+- ``drain``: a switchover; every open session is told before the hand-over.
+- ``stop_serving``: the role is gone. Every socket is closed with not-primary
+  and nothing more is written: the next primary marks who was disconnected.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from ha.models import Application
+from ha.runtime import Instance
+from ha.topology import primary_ws_url
+
+from .frames import CLOSE_NOT_PRIMARY, CloseReason, Notice, Out
+from .livelog import Fenced
+from .messages import Messages, bookkeeping
+from .registry import Registry
+from .session import ChatSession
+
+logger = logging.getLogger(__name__)
+
+
+class RoleChanges:
+    def __init__(self, instance: Instance, messages: Messages, registry: Registry) -> None:
+        self.instance = instance
+        self.messages = messages
+        self.registry = registry
+
+    # -- ha.runtime.RoleListener ----------------------------------------------
+
+    async def serve(self, epoch: int, *, takeover: bool, previous: str) -> None:
+        """Now primary at ``epoch``: the instance serves once this returns."""
+        await self.restore_sessions(epoch, takeover=takeover, previous=previous)
+
+    async def drain(self, new_primary: Application | None) -> None:
+        """Before a switchover: finish what is in flight, tell every open session."""
+        address = new_primary.ws_url if new_primary is not None else None
+        for session_id in sorted(self.messages.sessions):
+            await self.messages.notice(session_id, Notice.SWITCHOVER, primary=address)
+
+    async def stop_serving(self) -> None:
+        """Close every socket with not-primary: after this, nothing is written."""
+        sockets = self.registry.detach_all()
+        self.messages.sessions = {}
+        frame = {"type": str(Out.NOT_PRIMARY), "primary": await primary_ws_url(self.instance)}
+        await self.registry.close(sockets, frame, CLOSE_NOT_PRIMARY)
+
+    # -- the takeover ---------------------------------------------------------
+
+    async def restore_sessions(self, epoch: int, *, takeover: bool, previous: str) -> None:
+        """Take over the pair's open sessions from the live log before taking clients.
+
+        After a takeover, ``session-restoration-mode`` decides: ``simple`` restores
+        them (each participant that was connected is marked disconnected until it
+        resumes), ``none`` closes them. After a switchover they always carry on.
+        Two round trips whatever the number of sessions: one loads them all, one
+        stores what the takeover says in each.
+        """
+        started = time.monotonic()
+        self.messages.sessions = {}
+        restore = not takeover or self.instance.settings["session-restoration-mode"] == "simple"
+        log = self.messages.log
+        open_ids = sorted(await log.open_sessions())
+        sessions = [
+            ChatSession.rebuild(session_id, facts, events)
+            for session_id, (facts, events) in zip(open_ids, await log.sessions(open_ids), strict=True)
+            if facts
+        ]
+        sessions = [session for session in sessions if session.is_open]
+        said = [(session, event) for session in sessions for event in self._takeover_events(session, restore)]
+        # No session lock: this instance does not serve yet, so no socket is attached
+        # and no call runs; and the sessions are not in Messages.sessions before they
+        # are folded, so nothing else (a transcript report) writes to them meanwhile.
+        try:
+            stored = await log.append_many(epoch, [(event, bookkeeping(event)) for _, event in said])
+        except Fenced as fenced:
+            raise await self.messages.fenced(fenced, f"pair {self.instance.pair}: restoring") from None
+        for (session, _), done in zip(said, stored, strict=True):
+            await self.messages.apply(session, done.event)
+        self.messages.sessions = {session.id: session for session in sessions if session.is_open}
+        logger.info(
+            "%s pair %s at epoch %d: %s %d sessions from the live log%s in %d ms",
+            "took over" if takeover else "switched over to us:", self.instance.pair, epoch,
+            "restored" if restore else "closed (session-restoration-mode none)", len(sessions),
+            f" of {previous}" if previous else "", (time.monotonic() - started) * 1000,
+        )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("pair %s at epoch %d: the sessions: %s", self.instance.pair, epoch,
+                         ", ".join(session.id for session in sessions) or "none")
+
+    @staticmethod
+    def _takeover_events(session: ChatSession, restore: bool) -> list[dict[str, Any]]:
+        """What a takeover stores in an open session: who was connected is now
+        disconnected (``restore``), or the session is closed."""
+        if not restore:
+            return [session.closing(CloseReason.NOT_RESTORED)]
+        events = [session.disconnected(who) for who in (session.customer, session.agent) if who is not None]
+        return [event for event in events if event is not None]

@@ -1,0 +1,134 @@
+"""A takeover restores the pair's open sessions from the live log, in-process
+against real Redis: what it stores, in how many round trips, and that a fenced
+writer stores nothing."""
+import asyncio
+import json
+
+import pytest
+
+from chat.livelog import Fenced, LiveLog, OpenSet, Queue
+from chat.service import ChatService
+from chat.session import ChatError, ChatSession
+from chatsite import rediskeys
+
+from .inprocess import ALICE, StandInInstance, client, new_pair, open_session, set_epoch
+
+SESSIONS = 1000
+
+
+async def logs(redis, sessions: list[ChatSession]) -> dict[str, list[dict]]:
+    pipe = redis.pipeline(transaction=False)
+    for session in sessions:
+        pipe.lrange(rediskeys.session_log(session.id), 0, -1)
+    return {s.id: [json.loads(e) for e in events] for s, events in zip(sessions, await pipe.execute(), strict=True)}
+
+
+def test_a_takeover_marks_each_connected_participant_disconnected_once_with_the_next_seq(redis_url):
+    async def scenario() -> None:
+        redis, pair = client(redis_url), new_pair()
+        await set_epoch(redis, pair, 1)
+        log = LiveLog(redis, pair)
+        # Of every six chats: three with alice, two of each three with carol still there.
+        sessions = [
+            await open_session(log, 1, agent=ALICE if n % 2 else None, customer_away=n % 3 == 0)
+            for n in range(SESSIONS)
+        ]
+        before = await logs(redis, sessions)
+        await set_epoch(redis, pair, 2)  # the backup claimed the lease
+
+        instance = StandInInstance(redis, pair, epoch=2, **{"session-restoration-mode": "simple"})
+        chats = ChatService(instance)
+        hooked = []
+
+        async def hook(session, event):
+            hooked.append((session.id, event["seq"]))
+
+        chats.stored_hooks.append(hook)
+        await instance.listener.serve(2, takeover=True, previous="the old primary")
+
+        after = await logs(redis, sessions)
+        for old in sessions:
+            added = after[old.id][len(before[old.id]):]
+            assert [e["type"] for e in added] == ["disconnected"] * len(old.connected)
+            assert {e["from"] for e in added} == old.connected
+            assert [e["seq"] for e in added] == list(range(old.last_seq + 1, old.last_seq + len(added) + 1))
+            restored = chats.sessions[old.id]
+            assert restored.last_seq == len(after[old.id]) and restored.connected == set()
+            assert set(restored.away_since) == old.connected | set(old.away_since)
+        assert sorted(hooked) == sorted(
+            (s.id, seq) for s in sessions for seq in range(len(before[s.id]) + 1, len(after[s.id]) + 1)
+        )
+        assert len(hooked) == sum(len(s.connected) for s in sessions)
+        assert instance.fenced_at == []
+        await redis.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_with_restoration_off_a_takeover_closes_each_open_session(redis_url):
+    async def scenario() -> None:
+        redis, pair = client(redis_url), new_pair()
+        await set_epoch(redis, pair, 1)
+        log = LiveLog(redis, pair)
+        sessions = [await open_session(log, 1, agent=ALICE), await open_session(log, 1)]
+        await set_epoch(redis, pair, 2)
+
+        instance = StandInInstance(redis, pair, epoch=2, **{"session-restoration-mode": "none"})
+        chats = ChatService(instance)
+        await instance.listener.serve(2, takeover=True, previous="")
+
+        for events in (await logs(redis, sessions)).values():
+            assert events[-1]["type"] == "closed" and events[-1]["reason"] == "not-restored"
+        assert chats.sessions == {}
+        assert await log.open_sessions() == set() and await log.queue() == []
+        await redis.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_batch_comes_back_in_order_numbered_per_session(redis_url):
+    async def scenario() -> None:
+        redis, pair = client(redis_url), new_pair()
+        await set_epoch(redis, pair, 1)
+        log = LiveLog(redis, pair)
+        first, second = await open_session(log, 1), await open_session(log, 1)
+        stored = await log.append_many(1, [
+            (first.event("notice", notice="switchover"), {}),
+            (second.closing("agent-closed"), {"open_set": OpenSet.CLOSE, "queue": Queue.REMOVE}),
+            (first.event("notice", notice="switchover"), {}),
+        ])
+        assert [(s.event["session_id"], s.event["seq"]) for s in stored] == [
+            (first.id, 2), (second.id, 2), (first.id, 3),
+        ]
+        assert await log.open_sessions() == {first.id} and await log.queue() == [first.id]
+        assert await log.append_many(1, []) == []
+        await redis.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_fenced_writers_batch_writes_nothing(redis_url):
+    async def scenario() -> None:
+        redis, pair = client(redis_url), new_pair()
+        await set_epoch(redis, pair, 1)
+        log = LiveLog(redis, pair)
+        sessions = [await open_session(log, 1, agent=ALICE) for _ in range(3)]
+        before = await logs(redis, sessions)
+        await set_epoch(redis, pair, 3)  # another instance took over meanwhile
+
+        with pytest.raises(Fenced) as refused:
+            await log.append_many(1, [(s.disconnected(s.customer), {}) for s in sessions])
+        assert refused.value.pair_epoch == 3
+        assert await logs(redis, sessions) == before
+
+        # A restoration at a stale epoch gives the role up and writes nothing either.
+        instance = StandInInstance(redis, pair, epoch=2)
+        chats = ChatService(instance)
+        with pytest.raises(ChatError):
+            await instance.listener.serve(2, takeover=True, previous="")
+        assert instance.fenced_at == [3]
+        assert await logs(redis, sessions) == before
+        assert chats.sessions == {}
+        await redis.aclose()
+
+    asyncio.run(scenario())
