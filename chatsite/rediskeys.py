@@ -71,3 +71,14 @@ def session_log(session_id: str) -> str:
 def session_client_ids(session_id: str) -> str:
     """Hash client_id -> seq, so that a re-sent message is stored once."""
     return _key("session", session_id, "client-ids")
+
+
+# Who is logged in (chat.identity).
+def user_of_session(session_key_hash: str) -> str:
+    """JSON of the user a Django session belongs to, for agent sockets."""
+    return _key("auth", "session", session_key_hash)
+
+
+def sessions_of_user(user_pk: int) -> str:
+    """Set of the user_of_session keys made for a user, to forget them together."""
+    return _key("auth", "user", str(user_pk))
