@@ -643,7 +643,8 @@ class FailoverExchange:
         self.hand_overs: list[HandOver] = []
         self.received: dict[str, float] = {}  # client_id -> the agent's first receipt
         self.own_copy: dict[str, float] = {}  # client_id -> the customer's first receipt of its own copy
-        self.disconnects: dict[tuple[str, int], float] = {}  # (session_id, seq) of a `disconnected` -> first seen
+        # (session_id, seq) of a `disconnected` event -> when a client first got it, and the event
+        self.disconnects: dict[tuple[str, int], tuple[float, dict[str, Any]]] = {}
         self.finished_at: float | None = None  # every message sent and delivered (or the run cut)
         self._enough = asyncio.Event()
         self._made: list[Resilient] = []  # every client, to close even those of an opening that failed
@@ -800,7 +801,7 @@ class FailoverExchange:
         session_id = frame.get("session_id", "")
         kind = frame.get("type")
         if kind == "disconnected":
-            self.disconnects.setdefault((session_id, frame.get("seq", 0)), at)
+            self.disconnects.setdefault((session_id, frame.get("seq", 0)), (at, frame))
         chat = self.chats.get(session_id)
         if kind != "message" or chat is None or frame.get("client_id") not in chat.sent:
             return
@@ -817,7 +818,7 @@ class FailoverExchange:
         session_id = frame.get("session_id", "")
         kind = frame.get("type")
         if kind == "disconnected":
-            self.disconnects.setdefault((session_id, frame.get("seq", 0)), at)
+            self.disconnects.setdefault((session_id, frame.get("seq", 0)), (at, frame))
         elif kind == "message" and session_id in self.chats and frame.get("client_id") in self.chats[session_id].sent:
             self.own_copy.setdefault(frame["client_id"], at)
 
@@ -839,12 +840,13 @@ class FailoverExchange:
             if start <= sent <= end and client_id in self.own_copy
         ]
 
-    def disconnects_after(self, hand_over: HandOver) -> int:
+    def disconnects_after(self, hand_over: HandOver) -> list[dict[str, Any]]:
         """`disconnected` events some client got from ``hand_over``'s signal until the next
-        one (or the end of the run, before the chats were ended)."""
+        one (or the end of the run, before the chats were ended), in arrival order."""
         later = [h.at for h in self.hand_overs if h.at > hand_over.at]
         end = min(later, default=self.finished_at or time.perf_counter())
-        return sum(hand_over.at <= at < end for at in self.disconnects.values())
+        return [frame for at, frame in sorted(self.disconnects.values(), key=lambda seen: seen[0])
+                if hand_over.at <= at < end]
 
     def latencies(self) -> tuple[list[float], list[float]]:
         """Scheduled send to the agent's receipt: every delivered message, and those
@@ -891,7 +893,7 @@ def _base(url: Any) -> str | None:
     if not isinstance(url, str) or not url:
         return None
     try:
-        return local_ws(url)
+        return local_ws(url).replace("ws://localhost:", "ws://127.0.0.1:", 1)
     except ValueError:
         return url  # not one of ours: _order will not find it among the pair's
 

@@ -185,8 +185,12 @@ async def measure_failover(target: stack.Target, args: argparse.Namespace) -> Fa
             await asyncio.gather(running, return_exceptions=True)
         await exchange.end()
     for takeover, hand_over in done:
-        takeover.disconnects = exchange.disconnects_after(hand_over)
+        disconnects = exchange.disconnects_after(hand_over)
+        takeover.disconnects = len(disconnects)
         takeover.own_copy = exchange.own_copy_waits(hand_over)
+        if args.stop and disconnects:
+            logger.warning("stop %d: %d disconnected events after the SIGTERM (a planned stop should cause none); "
+                           "the first: %s", takeover.number, len(disconnects), disconnects[0])
     latencies, steady = exchange.latencies()
     clients = exchange.clients
     return FailoverResult(
