@@ -97,11 +97,10 @@ def render(results: list[Result], messages: int, window: int, rate: float | None
         throughput = ours.rate / baseline.rate
         p50 = ours.latency_ms(50) / baseline.latency_ms(50)
         p99 = ours.latency_ms(99) / baseline.latency_ms(99)
-        lines += [
-            "",
-            f"ours/baseline throughput: {throughput:.2f}x  (above 1: ours is faster)",
-            f"ours/baseline latency p50: {p50:.2f}x, p99: {p99:.2f}x  (below 1: ours is faster)",
-        ]
+        lines.append("")
+        if rate is None:  # in the open loop both paths send at the scheduled rate: no throughput to compare
+            lines.append(f"ours/baseline throughput: {throughput:.2f}x  (above 1: ours is faster)")
+        lines.append(f"ours/baseline latency p50: {p50:.2f}x, p99: {p99:.2f}x  (below 1: ours is faster)")
     return "\n".join(lines)
 
 
