@@ -6,8 +6,8 @@ pair's: a stale primary (one that lost the role to a takeover) is refused with
 of the log + 1, so no gap and no repeat), drops a re-sent client_id, and moves
 the session in or out of the pair's open set and queue, all atomically: a
 message costs one round trip. A takeover's events (a ``disconnected`` for each
-participant of each open session) go as the same script, one call per event,
-in one pipeline (``append_many``): one round trip for them all.
+participant of each open session) are stored by the same Lua code, many events
+to a script call, in one round trip for them all (``append_many``).
 """
 from __future__ import annotations
 
@@ -21,29 +21,80 @@ import redis.asyncio as redis
 
 from chatsite import rediskeys
 
-_APPEND = """
+# The one write: fence, dedupe, number, store, move in the open set and queue.
+# A Lua function, so that ``append`` (one event) and ``append_many`` (a batch)
+# run the very same code for each event.
+_APPEND_FUNCTION = """
+local function append(epoch_key, log, client_ids, meta, open_set, queue,
+                      writer_epoch, session_id, event_json, client_id, open_op, queue_op, retention, facts)
+  local current = tonumber(redis.call('GET', epoch_key) or '0')
+  if current ~= tonumber(writer_epoch) then return {'fenced', tostring(current)} end
+  if client_id ~= '' then
+    local seen = redis.call('HGET', client_ids, client_id)
+    if seen then return {'duplicate', redis.call('LINDEX', log, tonumber(seen) - 1)} end
+  end
+  local seq = redis.call('LLEN', log) + 1
+  local event = string.sub(event_json, 1, -2) .. ',"seq":' .. seq .. '}'
+  redis.call('RPUSH', log, event)
+  if client_id ~= '' then redis.call('HSET', client_ids, client_id, seq) end
+  if #facts > 0 then redis.call('HSET', meta, unpack(facts)) end
+  if open_op == 'open' then redis.call('SADD', open_set, session_id)
+  elseif open_op == 'close' then
+    redis.call('SREM', open_set, session_id)
+    for _, key in ipairs({log, client_ids, meta}) do redis.call('EXPIRE', key, retention) end
+  end
+  if queue_op == 'push' then redis.call('RPUSH', queue, session_id)
+  elseif queue_op == 'remove' then redis.call('LREM', queue, 0, session_id) end
+  return {'stored', event}
+end
+"""
+
+_APPEND = _APPEND_FUNCTION + """
 -- KEYS: epoch, log, client-ids, meta, open set, queue
 -- ARGV: writer epoch, session id, event JSON without seq, client_id or '',
 --       open-set op, queue op, retention of a closed session (s), then meta field/value pairs
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if current ~= tonumber(ARGV[1]) then return {'fenced', tostring(current)} end
-if ARGV[4] ~= '' then
-  local seen = redis.call('HGET', KEYS[3], ARGV[4])
-  if seen then return {'duplicate', redis.call('LINDEX', KEYS[2], tonumber(seen) - 1)} end
+return append(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6],
+              ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], {unpack(ARGV, 8)})
+"""
+
+_APPEND_MANY = _APPEND_FUNCTION + """
+-- KEYS: epoch, open set, queue, then for each event: its session's log, client-ids, meta
+-- ARGV: writer epoch, retention of a closed session (s), then for each event: session id,
+--       event JSON without seq, client_id or '', open-set op, queue op, n, n meta field/values
+-- Returns outcome, payload of each event in turn; or only 'fenced', epoch, having
+-- written nothing (the epoch cannot move while the script runs).
+local out, a = {}, 3
+for k = 4, #KEYS, 3 do
+  local n = tonumber(ARGV[a + 5])
+  local result = append(KEYS[1], KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[2], KEYS[3],
+                        ARGV[1], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[2],
+                        {unpack(ARGV, a + 6, a + 5 + n)})
+  if result[1] == 'fenced' then return result end
+  out[#out + 1] = result[1]
+  out[#out + 1] = result[2]
+  a = a + 6 + n
 end
-local seq = redis.call('LLEN', KEYS[2]) + 1
-local event = string.sub(ARGV[3], 1, -2) .. ',"seq":' .. seq .. '}'
-redis.call('RPUSH', KEYS[2], event)
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], seq) end
-if #ARGV > 7 then redis.call('HSET', KEYS[4], unpack(ARGV, 8)) end
-if ARGV[5] == 'open' then redis.call('SADD', KEYS[5], ARGV[2])
-elseif ARGV[5] == 'close' then
-  redis.call('SREM', KEYS[5], ARGV[2])
-  for i = 2, 4 do redis.call('EXPIRE', KEYS[i], ARGV[7]) end
+return out
+"""
+
+# append_many sends at most this many events in one script call: one call holds
+# Redis for its whole run (about 1 ms a hundred events), and the lease renewals
+# of both instances wait behind it. The calls of a batch share one round trip.
+APPEND_MANY_CHUNK = 250
+
+_LOAD = """
+-- KEYS: for each session, its meta then its log
+-- Returns for each session its meta as one JSON object, its log as one JSON array:
+-- two strings a session, whatever its length, for the client to parse.
+local out = {}
+for i = 1, #KEYS, 2 do
+  local meta = redis.call('HGETALL', KEYS[i])
+  local facts = {}
+  for j = 1, #meta, 2 do facts[meta[j]] = meta[j + 1] end
+  out[#out + 1] = cjson.encode(facts)
+  out[#out + 1] = '[' .. table.concat(redis.call('LRANGE', KEYS[i + 1], 0, -1), ',') .. ']'
 end
-if ARGV[6] == 'push' then redis.call('RPUSH', KEYS[6], ARGV[2])
-elseif ARGV[6] == 'remove' then redis.call('LREM', KEYS[6], 0, ARGV[2]) end
-return {'stored', event}
+return out
 """
 
 
@@ -90,6 +141,8 @@ class LiveLog:
         self._redis = client
         self.pair = pair
         self._append = client.register_script(_APPEND)
+        self._append_many = client.register_script(_APPEND_MANY)
+        self._load = client.register_script(_LOAD)
 
     async def append(
         self,
@@ -106,22 +159,49 @@ class LiveLog:
         return self._outcome(epoch, await self._append(keys=keys, args=args))
 
     async def append_many(self, epoch: int, appends: Sequence[tuple[dict[str, Any], Appending]]) -> list[Stored]:
-        """Store many events in one round trip, each by the script of ``append``
-        with its options, in order; the stored events, in the same order.
+        """Store many events, each as ``append`` stores it with its options, in order;
+        the stored events, in the same order. One round trip for them all.
 
-        The pipeline is not a transaction: each event is fenced on its own, as
-        if appended one by one. A writer already fenced writes none of them; if
-        any was refused, this raises Fenced (a claim that lands midway leaves the
-        events before it stored, at an epoch that was still the pair's).
+        The events go APPEND_MANY_CHUNK to a script call, the calls pipelined, not
+        in a transaction. The epoch cannot move within a call: a writer already
+        fenced writes none of them, and Fenced is raised if any call was refused (a
+        claim that lands between two calls leaves the events of the calls before it
+        stored, at an epoch that was still the pair's, as appends one by one would).
         """
         if not appends:
             return []
         pipe = self._redis.pipeline(transaction=False)
-        for event, options in appends:
-            keys, args = self._script_call(epoch, event, **options)
-            # Queued on the pipeline; redis-py loads the script first if Redis lacks it.
-            await self._append(keys=keys, args=args, client=pipe)
-        return [self._outcome(epoch, reply) for reply in await pipe.execute()]
+        for start in range(0, len(appends), APPEND_MANY_CHUNK):
+            keys = [
+                rediskeys.pair_epoch(self.pair),
+                rediskeys.pair_open_sessions(self.pair),
+                rediskeys.pair_queue(self.pair),
+            ]
+            args: list[Any] = [epoch, CLOSED_SESSION_RETENTION_S]
+            for event, options in appends[start:start + APPEND_MANY_CHUNK]:
+                session_id = event["session_id"]
+                keys += [
+                    rediskeys.session_log(session_id),
+                    rediskeys.session_client_ids(session_id),
+                    rediskeys.session_meta(session_id),
+                ]
+                facts = options.get("facts") or {}
+                args += [
+                    session_id,
+                    json.dumps(event, separators=(",", ":")),
+                    options.get("client_id", ""),
+                    options.get("open_set") or "",
+                    options.get("queue") or "",
+                    2 * len(facts),
+                ]
+                for name, value in facts.items():
+                    args += [name, value]
+            # Queued on the pipeline; redis-py makes sure Redis has the script first.
+            await self._append_many(keys=keys, args=args, client=pipe)
+        stored = []
+        for reply in await pipe.execute():
+            stored += [self._outcome(epoch, pair) for pair in zip(reply[::2], reply[1::2], strict=True)]
+        return stored
 
     def _script_call(
         self,
@@ -156,7 +236,7 @@ class LiveLog:
         return keys, args
 
     @staticmethod
-    def _outcome(epoch: int, reply: list[bytes]) -> Stored:
+    def _outcome(epoch: int, reply: Sequence[bytes]) -> Stored:
         outcome, payload = reply
         if outcome == b"fenced":
             raise Fenced(epoch, int(payload))
@@ -172,19 +252,16 @@ class LiveLog:
 
     async def sessions(self, session_ids: list[str]) -> list[tuple[dict[str, str], list[dict[str, Any]]]]:
         """Each session's first facts and events, in one round trip for them all
-        (a takeover loads every open session before it serves)."""
-        pipe = self._redis.pipeline(transaction=False)
+        (a takeover loads every open session before it serves): one read-only
+        script call whose reply is two JSON strings a session, since parsing a
+        reply element by element costs the client far more than the JSON."""
+        if not session_ids:
+            return []
+        keys = []
         for session_id in session_ids:
-            pipe.hgetall(rediskeys.session_meta(session_id))
-            pipe.lrange(rediskeys.session_log(session_id), 0, -1)
-        replies = await pipe.execute()
-        return [
-            (
-                {key.decode(): value.decode() for key, value in facts.items()},
-                [json.loads(item) for item in events],
-            )
-            for facts, events in zip(replies[::2], replies[1::2], strict=True)
-        ]
+            keys += [rediskeys.session_meta(session_id), rediskeys.session_log(session_id)]
+        reply = await self._load(keys=keys)
+        return [(json.loads(facts), json.loads(events)) for facts, events in zip(reply[::2], reply[1::2], strict=True)]
 
     async def open_sessions(self) -> set[str]:
         return {raw.decode() for raw in await self._redis.smembers(rediskeys.pair_open_sessions(self.pair))}

@@ -191,13 +191,15 @@ class Registry:
 
     async def publish(self, session_id: str, frame: dict[str, Any], exclude: Socket | None = None) -> None:
         """Send ``frame`` to every follower of the session but ``exclude``."""
+        followers = self.followers(session_id) - {exclude}
+        if not followers:
+            return  # as for every session at a takeover: nobody is attached yet
         text = json.dumps(frame)  # once, however many follow the session
-        for socket in self.followers(session_id):
-            if socket is not exclude:
-                try:
-                    await socket.send_text(text)
-                except Exception as error:
-                    self._failed(socket, error)
+        for socket in followers:
+            try:
+                await socket.send_text(text)
+            except Exception as error:
+                self._failed(socket, error)
 
     async def deliver(self, socket: Socket, frames: Iterable[dict[str, Any]]) -> bool:
         """Send ``frames`` to one socket, in order; False if it failed (and is detached)."""

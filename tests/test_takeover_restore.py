@@ -86,21 +86,25 @@ def test_with_restoration_off_a_takeover_closes_each_open_session(redis_url):
     asyncio.run(scenario())
 
 
-def test_a_batch_comes_back_in_order_numbered_per_session(redis_url):
+def test_a_batch_is_stored_as_appends_one_by_one_would_store_it(redis_url):
     async def scenario() -> None:
         redis, pair = client(redis_url), new_pair()
         await set_epoch(redis, pair, 1)
         log = LiveLog(redis, pair)
-        first, second = await open_session(log, 1), await open_session(log, 1)
+        first, second = await open_session(log, 1, agent=ALICE), await open_session(log, 1)
+        third, _ = ChatSession.open("s3", pair, "Dave", "")
         stored = await log.append_many(1, [
-            (first.event("notice", notice="switchover"), {}),
+            (first.message(ALICE, "one", "c1", 100), {"client_id": "c1"}),
             (second.closing("agent-closed"), {"open_set": OpenSet.CLOSE, "queue": Queue.REMOVE}),
-            (first.event("notice", notice="switchover"), {}),
+            (third.joined(third.customer), {"open_set": OpenSet.OPEN, "queue": Queue.PUSH, "facts": third.facts()}),
+            (first.message(ALICE, "one", "c1", 100), {"client_id": "c1"}),
         ])
-        assert [(s.event["session_id"], s.event["seq"]) for s in stored] == [
-            (first.id, 2), (second.id, 2), (first.id, 3),
+        assert [(s.event["session_id"], s.event["seq"], s.duplicate) for s in stored] == [
+            (first.id, 4, False), (second.id, 2, False), ("s3", 1, False), (first.id, 4, True),
         ]
-        assert await log.open_sessions() == {first.id} and await log.queue() == [first.id]
+        assert stored[3].event == stored[0].event
+        assert await log.facts("s3") == third.facts()
+        assert await log.open_sessions() == {first.id, "s3"} and await log.queue() == ["s3"]
         assert await log.append_many(1, []) == []
         await redis.aclose()
 
