@@ -59,8 +59,8 @@ class RoleChanges:
         After a takeover, ``session-restoration-mode`` decides: ``simple`` restores
         them (each participant that was connected is marked disconnected until it
         resumes), ``none`` closes them. After a switchover they always carry on.
-        Two round trips whatever the number of sessions: one loads them all, one
-        stores what the takeover says in each.
+        The same few round trips however many sessions there are: the open set,
+        every open session's facts and log, what the takeover stores in each.
         """
         started = time.monotonic()
         self.messages.sessions = {}
