@@ -77,9 +77,9 @@ end
 return out
 """
 
-# append_many sends at most this many events in one script call: one call holds
-# Redis for its whole run (about 1 ms a hundred events), and the lease renewals
-# of both instances wait behind it. The calls of a batch share one round trip.
+# append_many sends at most this many events in one script call: a call holds
+# Redis for its whole run (some microseconds an event), and the lease renewals of
+# both instances wait behind it. The calls of a batch share one round trip.
 APPEND_MANY_CHUNK = 250
 
 _LOAD = """
@@ -160,7 +160,8 @@ class LiveLog:
 
     async def append_many(self, epoch: int, appends: Sequence[tuple[dict[str, Any], Appending]]) -> list[Stored]:
         """Store many events, each as ``append`` stores it with its options, in order;
-        the stored events, in the same order. One round trip for them all.
+        the stored events, in the same order. One round trip for them all (after
+        redis-py's check that Redis knows the script).
 
         The events go APPEND_MANY_CHUNK to a script call, the calls pipelined, not
         in a transaction. The epoch cannot move within a call: a writer already
