@@ -204,6 +204,7 @@ class Messages:
             }
             if not await self.registry.deliver(socket, [resumed, *missed]):
                 return  # and the registry has it marked gone
+            session.arrived(who)
             event = session.reconnected(who)
             if event is not None:
                 await self.store(session, event)

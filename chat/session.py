@@ -93,6 +93,9 @@ class ChatSession:
     away_since: dict[str, float] = field(default_factory=dict)  # participant id -> unix time
     last_message_at: float = 0.0  # unix time of the last message, else of the start
     queue_position: int | None = None  # as last told to the customer
+    # Participants a switchover handed to this instance, by when (unix time): not
+    # from the log, as no event marks a move; they are expected to come back.
+    following: dict[str, float] = field(default_factory=dict)
 
     # -- creation and persistence of the first facts ------------------------
 
@@ -153,6 +156,25 @@ class ChatSession:
             who for pid, since in self.away_since.items()
             if now - since > timeout_s and (who := self.participant(pid)) is not None
         ]
+
+    def not_followed(self, now: float, grace_s: float) -> list[Participant]:
+        """Participants handed over by a switchover who have not come back within
+        ``grace_s``: to be marked disconnected (then the return timeout runs)."""
+        return [
+            who for pid, since in self.following.items()
+            if now - since > grace_s and (who := self.participant(pid)) is not None
+        ]
+
+    # -- a switchover moves the participants, it does not disconnect them -----
+
+    def handed_over(self, now: float) -> None:
+        """This instance took the session over in a switchover: whoever was connected
+        is on the way here, following the old primary's hint, and is not disconnected."""
+        self.following = dict.fromkeys(self.connected, now)
+
+    def arrived(self, who: Participant) -> None:
+        """``who`` re-attached on this instance."""
+        self.following.pop(who.id, None)
 
     # -- commands: check, return events to store ------------------------------
 
@@ -235,6 +257,8 @@ class ChatSession:
         who = event.get("from")
         if kind in (Event.JOINED, Event.RECONNECTED, Event.LEFT):
             self.away_since.pop(who, None)
+        if kind in (Event.RECONNECTED, Event.DISCONNECTED, Event.LEFT):
+            self.following.pop(who, None)
         if kind == Event.JOINED:
             self.connected.add(who)
             if event["role"] == Role.AGENT:

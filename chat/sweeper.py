@@ -17,6 +17,10 @@ logger = logging.getLogger(__name__)
 
 # How often the serving instance looks for participants who never came back.
 SWEEP_INTERVAL_S = 1.0
+# A participant a switchover handed to us follows the old primary's hint within
+# a second; one not here after this long closed its page meanwhile, and is
+# marked disconnected (then participant-return-timeout runs as after a drop).
+SWITCHOVER_FOLLOW_S = 10.0
 
 
 class Sweeper:
@@ -53,6 +57,12 @@ class Sweeper:
                     await self.messages.store(session, session.closing(CloseReason.INACTIVITY))
                     freed = True
                     continue
+                for who in session.not_followed(now, SWITCHOVER_FOLLOW_S):
+                    logger.info("session %s: %s %s did not follow the switchover within %s s",
+                                session.id, who.role, who.id, SWITCHOVER_FOLLOW_S)
+                    event = session.disconnected(who)
+                    if event is not None:
+                        await self.messages.store(session, event)
                 for who in session.gone(now, timeout):
                     if not session.is_open:
                         break

@@ -58,7 +58,8 @@ class RoleChanges:
 
         After a takeover, ``session-restoration-mode`` decides: ``simple`` restores
         them (each participant that was connected is marked disconnected until it
-        resumes), ``none`` closes them. After a switchover they always carry on.
+        resumes), ``none`` closes them. After a switchover they always carry on, and
+        nobody is marked disconnected unless they fail to follow (chat.sweeper).
         The same few round trips however many sessions there are: the open set,
         every open session's facts and log, what the takeover stores in each.
         """
@@ -73,7 +74,11 @@ class RoleChanges:
             if facts
         ]
         sessions = [session for session in sessions if session.is_open]
-        said = [(session, event) for session in sessions for event in self._takeover_events(session, restore)]
+        if not takeover:
+            handed_at = time.time()
+            for session in sessions:
+                session.handed_over(handed_at)
+        said = [(session, event) for session in sessions for event in self._takeover_events(session, takeover, restore)]
         # No session lock: this instance does not serve yet, so no socket is attached
         # and no call runs; and the sessions are not in Messages.sessions before they
         # are folded, so nothing else (a transcript report) writes to them meanwhile.
@@ -95,9 +100,12 @@ class RoleChanges:
                          ", ".join(session.id for session in sessions) or "none")
 
     @staticmethod
-    def _takeover_events(session: ChatSession, restore: bool) -> list[dict[str, Any]]:
+    def _takeover_events(session: ChatSession, takeover: bool, restore: bool) -> list[dict[str, Any]]:
         """What a takeover stores in an open session: who was connected is now
-        disconnected (``restore``), or the session is closed."""
+        disconnected (``restore``), or the session is closed. A switchover stores
+        nothing: its participants follow the hint (ChatSession.handed_over)."""
+        if not takeover:
+            return []
         if not restore:
             return [session.closing(CloseReason.NOT_RESTORED)]
         events = [session.disconnected(who) for who in (session.customer, session.agent) if who is not None]

@@ -137,3 +137,6 @@ LOGGING = {
 }
 
 BENCH_BASELINE = envbool("BENCH_BASELINE", False)
+# Test hooks (ha.views.stall): never on in production; the process tests turn it
+# on to stall a real server's event loop.
+CHAT_TEST_HOOKS = envbool("CHAT_TEST_HOOKS", False)

@@ -118,7 +118,7 @@ class LeaseKeeper:
             await client.aclose()
 
     async def _go_round(self) -> None:
-        while True:
+        while not (self.machine.leaving and not self.machine.holds_lease):
             began = time.monotonic()
             try:
                 await self._round(began)
@@ -139,6 +139,8 @@ class LeaseKeeper:
             interval_ms = settings_["ha-renew-interval-ms"] if self.machine.holds_lease \
                 else settings_["ha-watch-interval-ms"]
             await asyncio.sleep(max(began + interval_ms / 1000 - time.monotonic(), 0))
+        # Stopping: not alive any more, so that nobody hands the pair to us.
+        await self.lease.gone()
 
     async def _round(self, asked: float) -> None:
         settings_ = self.instance.settings
@@ -257,6 +259,7 @@ class LeaseKeeper:
         name, or None when this instance does not serve or nobody could take over."""
         with self.instance.lock:
             self.machine.leave()
+        await self.lease.gone()
         if self._switching is not None:
             await self._switching
             return self.instance.holder

@@ -173,5 +173,9 @@ class Lease:
         """Whether member ``name`` of the pair said it was alive within the last lease."""
         return bool(await self._redis.exists(rediskeys.instance_alive(self.pair, name)))
 
+    async def gone(self) -> None:
+        """This member is stopping: it no longer says it is alive."""
+        await self._redis.delete(self._alive)
+
     async def clear_switchover(self) -> None:
         await self._redis.delete(self._switchover)

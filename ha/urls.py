@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.urls import path
 
 from . import views
@@ -7,3 +8,6 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("api/ha/topology", views.topology_view, name="topology"),
 ]
+
+if settings.CHAT_TEST_HOOKS:
+    urlpatterns.append(path("_test/stall", views.stall, name="test-stall"))

@@ -1,4 +1,7 @@
+import time
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 
 from .runtime import current
 from .topology import topology
@@ -29,3 +32,12 @@ async def topology_view(request: HttpRequest) -> HttpResponse:
     response["Access-Control-Allow-Origin"] = "*"
     response["Cache-Control"] = "no-store"
     return response
+
+
+@csrf_exempt
+async def stall(request: HttpRequest) -> HttpResponse:
+    """Test hook (CHAT_TEST_HOOKS only): block the event loop for ``seconds``, as a
+    long synchronous call or a stuck loop would."""
+    seconds = float(request.GET.get("seconds", "1"))
+    time.sleep(seconds)  # on purpose: the loop is what is being stalled
+    return HttpResponse(f"stalled the event loop for {seconds} s\n", content_type="text/plain")

@@ -5,6 +5,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 
@@ -25,12 +26,13 @@ def pair(make_application, start_server):
     """A primary and its backup, both running, the primary serving."""
     name = f"pair-{time.monotonic_ns() % 10**8}"
 
-    def start(**options: str):
+    def start(*, hooks: bool = False, **options: str):
         options = {**HA_OPTIONS, **options}
         primary_app = make_application(f"{name}-a", pair=name, role="primary", **options)
         backup_app = make_application(f"{name}-b", pair=name, role="backup", **options)
-        primary = start_server(primary_app)
-        backup = start_server(backup_app, serving=False)
+        env = {"CHAT_TEST_HOOKS": "1"} if hooks else {}
+        primary = start_server(primary_app, **env)
+        backup = start_server(backup_app, serving=False, **env)
         wait_for(lambda: topology(backup)["self"]["role"] == "backup", 10, "the backup to be backup")
         return primary, backup
 
@@ -228,6 +230,8 @@ def test_a_switchover_with_messages_in_flight_loses_nothing(pair, chat, redis_ur
     assert_each_once_in_order(alice, session_id, ["before", *sent, "after"])
     notices = [e for e in carol.events(session_id) if e.get("notice") == "switchover"]
     assert notices and notices[0]["primary"] == backup.ws
+    for participant in (carol, alice):
+        assert "disconnected" not in [e["type"] for e in participant.events(session_id)]
     assert topology(primary)["self"]["role"] == "backup"
     assert http_get(f"{backup.http}/readyz")[0] == 200
     assert transcript_messages(session_id, carol.last_seq(session_id)) == messages(carol, session_id)
@@ -351,3 +355,103 @@ def test_a_primary_cut_from_redis_stops_serving_and_the_backup_takes_over(chat, 
     assert topology(backup)["primary"]["name"] == backup.name
     assert_each_once_in_order(carol, session_id, ["before the cut", "through the backup"])
     proxy.close()
+
+
+def stall_event_loop(server, seconds: float) -> threading.Thread:
+    """Block ``server``'s event loop for ``seconds`` (its CHAT_TEST_HOOKS stall view)."""
+    stalling = threading.Thread(target=http_get, args=(f"{server.http}/_test/stall?seconds={seconds}", seconds + 10))
+    stalling.start()
+    return stalling
+
+
+def lease_ttl_ms(redis_client, pair_name: str) -> int:
+    from chatsite import rediskeys
+
+    return redis_client.pttl(rediskeys.pair_lease(pair_name))
+
+
+def test_an_event_loop_stalled_for_less_than_the_lease_keeps_the_role(pair, chat, redis_client):
+    """A busy or briefly stuck loop (here 0.7 s of a 1.5 s lease) costs the primary nothing:
+    its lease is renewed on a thread of its own, and the chat goes on on the same sockets."""
+    primary, backup = pair(hooks=True)
+    carol, alice, session_id = chat(primary, backup)
+    pair_name = topology(primary)["pair"]
+
+    stall_event_loop(primary, 0.7).join()
+    after_stall = lease_ttl_ms(redis_client, pair_name)
+    wait_for(lambda: lease_ttl_ms(redis_client, pair_name) > after_stall, 5, "a renewal after the stall")
+    carol.say("after the stall")
+    carol.drain_until_acked()
+    alice.sees(session_id, "after the stall")
+    assert carol.connected_to == primary.ws
+    assert topology(primary)["epoch"] == 1
+    assert topology(backup)["self"]["role"] == "backup"
+    assert "no longer primary" not in primary.log()
+
+
+def test_an_event_loop_stuck_for_longer_than_the_lease_loses_the_role_and_writes_nothing_after(
+    pair, chat, redis_client
+):
+    primary, backup = pair(hooks=True)
+    carol, _, session_id = chat(primary, backup)
+    stale = carol.client
+    carol.say("before the stall")
+    carol.drain_until_acked()
+    from chatsite import rediskeys
+
+    log_key = rediskeys.session_log(session_id)
+    stalling = stall_event_loop(primary, 4)
+    backup.wait_serving(timeout=10)
+    length = redis_client.llen(log_key)  # the takeover's disconnected events are in
+    stale.send(type="message", text="to the stuck primary", client_id="stuck-1")
+    stalling.join()
+    assert stale.until(type="not-primary", timeout=5)["type"] == "not-primary"
+    assert http_get(f"{primary.http}/readyz")[0] == 503
+    carol.client = None
+    carol.connect()
+    carol.say("through the backup")
+    carol.drain_until_acked()
+    texts = [e.get("text") for e in carol.events(session_id)]
+    assert "to the stuck primary" not in texts
+    assert redis_client.llen(log_key) > length  # the backup writes on
+    assert "to the stuck primary" not in str(redis_client.lrange(log_key, 0, -1))
+    assert topology(backup)["epoch"] == 2
+
+
+def test_a_kill_9_is_noticed_without_waiting_for_the_lease_to_lapse(pair, chat):
+    """With a lease of a minute, the backup still serves at once: the killed
+    process's connection to Redis closed, and that is what the backup watches."""
+    primary, backup = pair(ha_lease_ttl_ms="60000")
+    carol, alice, session_id = chat(primary, backup)
+    primary.kill(signal.SIGKILL)
+    backup.wait_serving(timeout=20)
+    carol.connect()
+    carol.say("after the kill")
+    carol.drain_until_acked()
+    alice.connect()
+    alice.sees(session_id, "after the kill")
+    assert topology(backup)["epoch"] == 2
+
+
+def test_sigterm_of_the_primary_hands_the_pair_over_and_nobody_is_disconnected(pair, chat):
+    primary, backup = pair()
+    carol, alice, session_id = chat(primary, backup)
+    carol.say("before the stop")
+    carol.drain_until_acked()
+
+    primary.kill(signal.SIGTERM)
+    assert primary.process.returncode == 0, primary.log()
+    carol.connect()
+    alice.connect()
+    assert carol.connected_to == backup.ws and alice.connected_to == backup.ws
+    carol.say("after the stop")
+    carol.drain_until_acked()
+    alice.sees(session_id, "after the stop")
+    for participant in (carol, alice):
+        kinds = [e["type"] for e in participant.events(session_id)]
+        assert "disconnected" not in kinds and "reconnected" not in kinds, kinds
+        assert_each_once_in_order(participant, session_id, ["before the stop", "after the stop"])
+    notices = [e for e in carol.events(session_id) if e.get("notice") == "switchover"]
+    assert notices and notices[0]["primary"] == backup.ws
+    assert topology(backup)["epoch"] == 2
+    assert f"handed pair {topology(backup)['pair']} over to {backup.name}" in primary.log()

@@ -79,7 +79,7 @@ class PlannedStop:
         self.stopping: asyncio.Task | None = None
 
     def install(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = asyncio.get_event_loop()  # the reactor's: not running yet when this is called
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.signalled, signum)
 
