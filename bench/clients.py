@@ -379,8 +379,15 @@ class OpenLoopExchange(Exchange):
 NEXT_IN_ROUND_SECONDS = 0.05
 BACKOFF_FIRST_SECONDS = 0.25
 BACKOFF_MAX_SECONDS = 1.0
-# A connection attempt or the first answer that takes longer is given up for the next server.
+# A handshake that takes longer is given up for the next server (a member that
+# is down refuses at once; this is for one that hangs).
 ATTEMPT_TIMEOUT_SECONDS = 2.0
+# Once the socket is open, the pages wait for the answer to their resume as long
+# as the socket stays open: a member that is taking over holds the socket until it
+# serves, and a busy one answers late. Giving up sooner, as this bench once did
+# after 2 s, makes a slow takeover a reconnect spiral that no page would cause.
+# The bench stops waiting after this long so that a hung server shows.
+ANSWER_TIMEOUT_SECONDS = 30.0
 # An agent that resumes no chat gets no answer to its resume: this much quiet
 # after the resume means the instance serves.
 QUIET_MEANS_SERVING_SECONDS = 0.5
@@ -487,7 +494,7 @@ class Resilient:
             # A backup answers every socket with not-primary at once; a serving
             # instance answers a resume (and nothing else, so silence means serving).
             first = await asyncio.wait_for(ws.recv(), QUIET_MEANS_SERVING_SECONDS if not frames
-                                           else self.attempt_timeout)
+                                           else ANSWER_TIMEOUT_SECONDS)
         except TimeoutError:
             if not frames:
                 self.connected_to = base
