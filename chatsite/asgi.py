@@ -9,7 +9,6 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from chat.identity import CachedAuthMiddlewareStack  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chatsite.origins import browser_origin_validator  # noqa: E402
 
@@ -19,7 +18,7 @@ application = ProtocolTypeRouter(
         # them itself, so a pair needs no web server in front to be usable.
         "http": ASGIStaticFilesHandler(django_asgi_app),
         "websocket": browser_origin_validator(
-            CachedAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            URLRouter(websocket_urlpatterns)
         ),
     }
 )
