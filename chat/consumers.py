@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.utils import get_handler_name
 
 from ha.runtime import current
 from ha.topology import primary_ws_url
@@ -39,10 +40,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
     """What both sockets share: the backup's refusal, JSON framing, errors."""
 
     handlers: dict[str, str] = {}
-    # Events reach sockets through the in-process hub (chat.hub), never through
+    # Events reach sockets through the registry (chat.registry), never through
     # the channel layer: a layer channel per socket would cost each socket a
     # blocking Redis receive, for nothing.
     channel_layer_alias = None
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch, less its ``aclose_old_connections()`` before every
+        message: that is a hop to the one thread all ORM calls share, and these
+        consumers never touch the database. Under a reconnect storm those hops,
+        queued behind each other, were what kept 2,000 sockets waiting."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
 
     participant: Participant | None = None
     sessions: set[str]
