@@ -8,8 +8,8 @@ import json
 import time
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.utils import get_handler_name
 
 from ha.runtime import current
 from ha.topology import primary_ws_url
