@@ -20,6 +20,16 @@ from transcripts import live as transcripts_live
 logger = logging.getLogger("ha")
 
 
+def _no_pformat_per_connection() -> None:
+    """autobahn pretty-prints its whole configuration for a debug line on every new
+    connection, debug on or not (autobahn.websocket.protocol._connectionMade): an
+    eighth of what a reconnect storm cost. The line is never shown here (daphne's
+    verbosity 0 sends Twisted's log nowhere), so the formatting is skipped."""
+    import autobahn.websocket.protocol
+
+    autobahn.websocket.protocol.pformat = lambda *args, **kwargs: ""
+
+
 class Command(BaseCommand):
     requires_system_checks = []  # run below, with the database ones
     help = "Run the chat server instance of application NAME on its configured host and port."
@@ -35,6 +45,7 @@ class Command(BaseCommand):
             raise CommandError(f"no application named {name!r} (configured: {known})") from None
 
         self.check(databases=["default"])
+        _no_pformat_per_connection()
         members = list(Application.objects.filter(pair=application.pair))
         instance = runtime.Instance(application, application.settings(), members)
         runtime.install(instance)
