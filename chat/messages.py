@@ -164,8 +164,11 @@ class Messages:
     async def store(self, session: ChatSession, event: dict[str, Any], **options: Any) -> Stored:
         """Append to the live log at this instance's epoch, then ``apply``; the
         original event on a re-sent client_id. The caller holds the session's lock."""
+        epoch = self.instance.write_epoch
+        if epoch is None:
+            raise ChatError(ErrorCode.NOT_PRIMARY, "this server no longer serves the chat")
         try:
-            stored = await self.log.append(self.instance.epoch, event, **{**bookkeeping(event), **options})
+            stored = await self.log.append(epoch, event, **{**bookkeeping(event), **options})
         except Fenced as fenced:
             raise await self.fenced(fenced, f"session {session.id}") from None
         if not stored.duplicate:

@@ -157,8 +157,13 @@ class Lease:
         return int(new_epoch) or None
 
     async def connection_id(self) -> str:
-        """The id Redis gave the connection this client talks on (the keeper's one)."""
-        return str(await self._redis.client_id())
+        """The id Redis gave the connection this client talks on (the keeper's one);
+        "" where CLIENT ID is refused (a proxy, an ACL): the backup then waits for
+        the lease to lapse, as it must without fast detection."""
+        try:
+            return str(await self._redis.client_id())
+        except ResponseError:
+            return ""
 
     async def connected(self, connection_id: str) -> bool:
         """Whether a client with that id is still connected to Redis."""

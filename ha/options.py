@@ -129,8 +129,8 @@ OPTIONS: dict[str, Option] = {
         ),
         Option(
             "ha-renew-interval-ms", "500", "an integer >= 50",
-            "How often the primary renews its lease and the backup looks at it; keep it "
-            "at most a third of ha-lease-ttl-ms so two renewals may fail before the lease lapses.",
+            "How often the primary renews its lease (on a thread of its own); keep it at most "
+            "a third of ha-lease-ttl-ms so two renewals may fail before the lease lapses.",
             _integer(50),
         ),
         Option(

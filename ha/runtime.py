@@ -92,6 +92,13 @@ class Instance:
         return self.machine.epoch
 
     @property
+    def write_epoch(self) -> int | None:
+        """The epoch a write made now belongs to; None when this instance may not
+        write (the live log's fence is still the last word)."""
+        with self.lock:
+            return self.machine.write_epoch(time.monotonic())
+
+    @property
     def serving(self) -> bool:
         with self.lock:
             return self.machine.serving(time.monotonic())

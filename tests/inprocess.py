@@ -36,6 +36,11 @@ class StandInInstance:
     def serving(self) -> bool:
         return not self.fenced_at
 
+    @property
+    def write_epoch(self) -> int | None:
+        """The test's epoch, as if the lease were held (the fence is tested, not the clock)."""
+        return self.epoch
+
     async def fenced(self, pair_epoch: int) -> None:
         self.fenced_at.append(pair_epoch)
 

@@ -11,7 +11,8 @@
 //   onServer(s)    {url, name, role, epoch} of the instance it is on.
 
 // Retries go in rounds: every known instance of the pair in turn, a moment
-// apart (a dead one refuses at once, a backup answers `not-primary` at once),
+// apart (a dead one refuses at once, a backup with a live primary answers
+// `not-primary` within a watch round, one taking over holds the socket until it serves),
 // then a pause that doubles from BACKOFF_FIRST_MS up to BACKOFF_MAX_MS. The cap
 // is under the default lease (1.5 s), so a page finds a new primary within
 // about a second of it serving.
