@@ -366,7 +366,11 @@ class OpenLoopExchange(Exchange):
             client_id = str(uuid.uuid4())
             self.sent[client_id] = scheduled
             self.send_lags.append(time.perf_counter() - scheduled)
-            await customer.send({"type": "message", "text": f"{n} {self.text}", "client_id": client_id})
+            try:
+                await customer.send({"type": "message", "text": f"{n} {self.text}", "client_id": client_id})
+            except ConnectionClosed:
+                # The server dropped this socket (counted as dropped); its messages are lost.
+                return
 
 
 # -- the failover mode ----------------------------------------------------------

@@ -124,6 +124,11 @@ class Messages:
         """A socket went away (the registry says so, once): in each of its sessions
         where its participant has no other socket, everyone is told."""
         who = attachment.participant
+        if not self.instance.serving:
+            # Handing over (a switchover or a planned stop): a socket that goes now is
+            # following the hint to the new primary, not leaving the chat; the new
+            # primary marks whoever does not arrive (chat.sweeper).
+            return
         for session_id in sorted(attachment.sessions) if who is not None else ():
             async with self.lock(session_id):
                 session = self.sessions.get(session_id)

@@ -31,8 +31,13 @@ class ChatQueue:
     async def route(self) -> None:
         """Give waiting chats, oldest first, to available agents while any has room;
         tell each chat still waiting its place in the queue when that changed."""
+        sessions = self.messages.sessions
+        if not any(session.status is Status.QUEUED for session in sessions.values()):
+            # Nothing waits (the usual case when a thousand agents say ready after a
+            # takeover): no lock, no Redis round trip, so the readies do not queue up
+            # behind each other. Only chats QUEUED here are ever routed below.
+            return
         async with self._routing:
-            sessions = self.messages.sessions
             open_chats = Counter(s.agent.id for s in sessions.values() if s.is_open and s.agent is not None)
             waiting = [
                 session for session_id in await self.messages.log.queue()
