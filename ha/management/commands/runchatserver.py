@@ -5,6 +5,7 @@ import daphne.server  # noqa: F401  (installs the asyncio reactor: must come fir
 # isort: on
 
 import asyncio
+import gc
 import logging
 import signal
 
@@ -30,6 +31,22 @@ def _no_pformat_per_connection() -> None:
     autobahn.websocket.protocol.pformat = lambda *args, **kwargs: ""
 
 
+# Objects allocated between two young collections. CPython's 700 makes a server
+# holding thousands of sockets and sessions run a full collection (every object
+# scanned, the event loop stopped) every few seconds of traffic: at 1,000 chats
+# those pauses were the whole of the delivery p99 (hundreds of ms).
+GC_YOUNG_THRESHOLD = 50_000
+
+
+def _calm_garbage_collector() -> None:
+    """Freeze what start-up made (Django, Twisted, the app: never garbage) out of
+    every collection, and collect young objects less often."""
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
+
+
 class Command(BaseCommand):
     requires_system_checks = []  # run below, with the database ones
     help = "Run the chat server instance of application NAME on its configured host and port."
@@ -46,6 +63,7 @@ class Command(BaseCommand):
 
         self.check(databases=["default"])
         _no_pformat_per_connection()
+        _calm_garbage_collector()
         members = list(Application.objects.filter(pair=application.pair))
         instance = runtime.Instance(application, application.settings(), members)
         runtime.install(instance)
