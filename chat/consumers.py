@@ -55,15 +55,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise ValueError(f"no handler for message type {message['type']}")
         await handler(message)
 
-    participant: Participant | None = None
-    sessions: set[str]
     # None on a socket this instance refused or dropped: what still arrives on
     # it (a client sends its resume as soon as the socket opens) is ignored.
     chats: ChatService | None = None
+    dropped = False
 
     async def connect(self) -> None:
         arrived = time.monotonic()
-        self.sessions = set()
         await self.accept()
         instance = current()
         # A member that is taking over holds the socket until it serves, instead of
@@ -128,8 +126,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def drop(self, frame: dict[str, Any], code: int) -> None:
         """Send ``frame`` and close. Nothing is written for the dropped socket: this
         instance no longer serves (see ChatService.stop_serving); the new primary
-        marks who was disconnected."""
-        self.chats = None
+        marks who was disconnected. Once only: the frame that finds the role gone
+        and the stop that closes every socket may both get here, and a second
+        close can reset the connection before the client read the first frame."""
+        if self.dropped:
+            return
+        self.dropped, self.chats = True, None
         await self.send_json(frame)
         await self.close(code=code)
 
@@ -194,8 +196,7 @@ class AgentConsumer(ChatConsumer):
 
     async def joined(self) -> None:
         user = self.scope["user"]
-        self.participant = Participant.agent(user.pk, user.get_full_name() or user.username)
-        await self.chats.agent_connected(self, self.participant)
+        await self.chats.agent_connected(self, Participant.agent(user.pk, user.get_full_name() or user.username))
 
     async def on_ready(self, frame: dict[str, Any]) -> None:
         await self.chats.ready(self, _field(frame, "available", bool, True))
