@@ -455,3 +455,22 @@ def test_sigterm_of_the_primary_hands_the_pair_over_and_nobody_is_disconnected(p
     assert notices and notices[0]["primary"] == backup.ws
     assert topology(backup)["epoch"] == 2
     assert f"handed pair {topology(backup)['pair']} over to {backup.name}" in primary.log()
+
+
+def test_a_socket_that_reaches_the_backup_during_the_takeover_is_held_and_served(pair, chat):
+    """Opened right after the kill, before the backup has noticed: it is not refused
+    (which would have the client knock again), it is answered once the backup serves."""
+    from .harness import Client
+
+    primary, backup = pair()
+    carol, _, session_id = chat(primary, backup)
+    carol.say("before the kill")
+    carol.drain_until_acked()
+    primary.kill(signal.SIGKILL)
+    early = Client.open(f"{backup.ws}/ws/chat/")
+    early.send(type="resume", session_id=session_id, token=carol.resume_frame["token"],
+               last_seq=carol.last_seq(session_id))
+    first = early.recv(timeout=10)
+    assert first["type"] == "resumed", first
+    assert first["epoch"] == 2
+    early.close()
