@@ -11,6 +11,7 @@ to a script call, in one round trip for them all (``append_many``).
 """
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,8 +23,8 @@ import redis.asyncio as redis
 from chatsite import rediskeys
 
 # The one write: fence, dedupe, number, store, move in the open set and queue.
-# A Lua function, so that ``append`` (one event) and ``append_many`` (a batch)
-# run the very same code for each event.
+# A Lua function, run for each event of a batch (``append`` batches the appends
+# of one turn of the event loop; ``append_many`` is a batch already).
 _APPEND_FUNCTION = """
 local function append(epoch_key, log, client_ids, meta, open_set, queue,
                       writer_epoch, session_id, event_json, client_id, open_op, queue_op, retention, facts)
@@ -47,14 +48,6 @@ local function append(epoch_key, log, client_ids, meta, open_set, queue,
   elseif queue_op == 'remove' then redis.call('LREM', queue, 0, session_id) end
   return {'stored', event}
 end
-"""
-
-_APPEND = _APPEND_FUNCTION + """
--- KEYS: epoch, log, client-ids, meta, open set, queue
--- ARGV: writer epoch, session id, event JSON without seq, client_id or '',
---       open-set op, queue op, retention of a closed session (s), then meta field/value pairs
-return append(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6],
-              ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], {unpack(ARGV, 8)})
 """
 
 _APPEND_MANY = _APPEND_FUNCTION + """
@@ -140,9 +133,11 @@ class LiveLog:
     def __init__(self, client: redis.Redis, pair: str) -> None:
         self._redis = client
         self.pair = pair
-        self._append = client.register_script(_APPEND)
         self._append_many = client.register_script(_APPEND_MANY)
         self._load = client.register_script(_LOAD)
+        # Appends asked for in one turn of the event loop, by epoch: sent together.
+        self._waiting: dict[int, list[tuple[dict[str, Any], Appending, asyncio.Future[Stored]]]] = {}
+        self._sending: set[asyncio.Task[None]] = set()
 
     async def append(
         self,
@@ -154,9 +149,49 @@ class LiveLog:
         queue: Queue | None = None,
         facts: dict[str, str] | None = None,
     ) -> Stored:
-        """Store ``event`` with the next seq; the stored event, or the original on a re-send."""
-        keys, args = self._script_call(epoch, event, client_id, open_set, queue, facts)
-        return self._outcome(epoch, await self._append(keys=keys, args=args))
+        """Store ``event`` with the next seq; the stored event, or the original on a re-send.
+
+        Appends asked for in the same turn of the event loop (a reconnect storm,
+        a busy minute) go to Redis together, as ``append_many`` sends them: the
+        client spends about 30 us an event on a batch and 180 us on a call of its
+        own. Each caller holds its session's lock, so a batch has at most one
+        event of a session, and each event is fenced, deduped and numbered alone.
+        """
+        options: Appending = {"client_id": client_id, "facts": facts or {}}
+        if open_set is not None:
+            options["open_set"] = open_set
+        if queue is not None:
+            options["queue"] = queue
+        loop = asyncio.get_running_loop()
+        stored: asyncio.Future[Stored] = loop.create_future()
+        if not self._waiting:
+            loop.call_soon(self._send_waiting)
+        self._waiting.setdefault(epoch, []).append((event, options, stored))
+        return await stored
+
+    def _send_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, {}
+        for epoch, appends in waiting.items():
+            task = asyncio.ensure_future(self._send(epoch, appends))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send(self, epoch: int, appends: list[tuple[dict[str, Any], Appending, asyncio.Future[Stored]]]) -> None:
+        """One batch: each caller gets its own outcome (a fenced chunk fences its callers)."""
+        try:
+            outcomes = await self._append_chunks(epoch, [(event, options) for event, options, _ in appends])
+        except Exception as error:  # Redis failed: every caller of the batch hears it
+            for _, _, stored in appends:
+                if not stored.done():
+                    stored.set_exception(error)
+            return
+        for (_, _, stored), outcome in zip(appends, outcomes, strict=True):
+            if stored.done():
+                continue  # the caller was cancelled
+            if isinstance(outcome, Fenced):
+                stored.set_exception(outcome)
+            else:
+                stored.set_result(outcome)
 
     async def append_many(self, epoch: int, appends: Sequence[tuple[dict[str, Any], Appending]]) -> list[Stored]:
         """Store many events, each as ``append`` stores it with its options, in order;
@@ -169,9 +204,21 @@ class LiveLog:
         claim that lands between two calls leaves the events of the calls before it
         stored, at an epoch that was still the pair's, as appends one by one would).
         """
+        stored = []
+        for outcome in await self._append_chunks(epoch, appends):
+            if isinstance(outcome, Fenced):
+                raise outcome
+            stored.append(outcome)
+        return stored
+
+    async def _append_chunks(self, epoch: int, appends: Sequence[tuple[dict[str, Any], Appending]]
+                             ) -> list[Stored | Fenced]:
+        """Each event's outcome, in order: the events of a refused script call get
+        its Fenced, those of the others their Stored."""
         if not appends:
             return []
         pipe = self._redis.pipeline(transaction=False)
+        sizes = []
         for start in range(0, len(appends), APPEND_MANY_CHUNK):
             keys = [
                 rediskeys.pair_epoch(self.pair),
@@ -199,42 +246,14 @@ class LiveLog:
                     args += [name, value]
             # Queued on the pipeline; redis-py makes sure Redis has the script first.
             await self._append_many(keys=keys, args=args, client=pipe)
-        stored = []
-        for reply in await pipe.execute():
-            stored += [self._outcome(epoch, pair) for pair in zip(reply[::2], reply[1::2], strict=True)]
-        return stored
-
-    def _script_call(
-        self,
-        epoch: int,
-        event: dict[str, Any],
-        client_id: str = "",
-        open_set: OpenSet | None = None,
-        queue: Queue | None = None,
-        facts: dict[str, str] | None = None,
-    ) -> tuple[list[str], list[Any]]:
-        """The keys and arguments of the append script for ``event``."""
-        session_id = event["session_id"]
-        args: list[Any] = [
-            epoch,
-            session_id,
-            json.dumps(event, separators=(",", ":")),
-            client_id,
-            open_set or "",
-            queue or "",
-            CLOSED_SESSION_RETENTION_S,
-        ]
-        for name, value in (facts or {}).items():
-            args += [name, value]
-        keys = [
-            rediskeys.pair_epoch(self.pair),
-            rediskeys.session_log(session_id),
-            rediskeys.session_client_ids(session_id),
-            rediskeys.session_meta(session_id),
-            rediskeys.pair_open_sessions(self.pair),
-            rediskeys.pair_queue(self.pair),
-        ]
-        return keys, args
+            sizes.append(len(appends[start:start + APPEND_MANY_CHUNK]))
+        outcomes: list[Stored | Fenced] = []
+        for size, reply in zip(sizes, await pipe.execute(), strict=True):
+            if reply[0] == b"fenced":
+                outcomes += [Fenced(epoch, int(reply[1])) for _ in range(size)]
+            else:
+                outcomes += [self._outcome(epoch, pair) for pair in zip(reply[::2], reply[1::2], strict=True)]
+        return outcomes
 
     @staticmethod
     def _outcome(epoch: int, reply: Sequence[bytes]) -> Stored:

@@ -1,0 +1,106 @@
+"""Appends asked for in one turn of the event loop go to Redis together
+(chat.livelog.LiveLog.append): each caller still gets its own event, fenced,
+deduped and numbered as if it had been sent alone. In-process, real Redis."""
+import asyncio
+import uuid
+
+import pytest
+
+from chat.livelog import Fenced, LiveLog, OpenSet
+from chat.session import ChatSession
+from chatsite import rediskeys
+
+from .inprocess import client, new_pair, set_epoch
+
+SESSIONS = 600  # more than one script call's worth (APPEND_MANY_CHUNK) in one batch
+
+
+async def started(log: LiveLog, epoch: int, n: int) -> list[ChatSession]:
+    sessions = [ChatSession.open(uuid.uuid4().hex, log.pair, "Carol", "")[0] for _ in range(n)]
+    stored = await asyncio.gather(*(
+        log.append(epoch, s.joined(s.customer), open_set=OpenSet.OPEN, facts=s.facts()) for s in sessions
+    ))
+    for session, done in zip(sessions, stored, strict=True):
+        session.apply(done.event)
+    return sessions
+
+
+def test_concurrent_appends_each_get_their_own_next_seq(redis_url):
+    async def scenario() -> None:
+        redis, pair = client(redis_url), new_pair()
+        await set_epoch(redis, pair, 1)
+        log = LiveLog(redis, pair)
+        sessions = await started(log, 1, SESSIONS)
+        said = await asyncio.gather(*(
+            log.append(1, s.message(s.customer, f"hello from {s.id}", f"cid-{s.id}", 100), client_id=f"cid-{s.id}")
+            for s in sessions
+        ))
+        for session, stored in zip(sessions, said, strict=True):
+            assert not stored.duplicate
+            assert (stored.event["seq"], stored.event["text"]) == (2, f"hello from {session.id}")
+        assert await redis.llen(rediskeys.session_log(sessions[-1].id)) == 2
+        assert await redis.scard(rediskeys.pair_open_sessions(pair)) == SESSIONS
+        await redis.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_resent_message_in_a_batch_is_answered_with_the_original(redis_url):
+    async def scenario() -> None:
+        redis, pair = client(redis_url), new_pair()
+        await set_epoch(redis, pair, 1)
+        log = LiveLog(redis, pair)
+        [session] = await started(log, 1, 1)
+        first = await log.append(1, session.message(session.customer, "once", "cid-1", 100), client_id="cid-1")
+        [another] = await started(log, 1, 1)
+        again, _ = await asyncio.gather(
+            log.append(1, session.message(session.customer, "once", "cid-1", 100), client_id="cid-1"),
+            log.append(1, another.message(another.customer, "meanwhile", "", 100)),
+        )
+        assert again.duplicate and again.event == first.event
+        assert await redis.llen(rediskeys.session_log(session.id)) == 2
+        await redis.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_fenced_batch_writes_nothing_and_every_caller_hears_it(redis_url):
+    async def scenario() -> None:
+        redis, pair = client(redis_url), new_pair()
+        await set_epoch(redis, pair, 1)
+        log = LiveLog(redis, pair)
+        sessions = await started(log, 1, SESSIONS)
+        await set_epoch(redis, pair, 2)  # the backup took over
+        outcomes = await asyncio.gather(
+            *(log.append(1, s.message(s.customer, "late", "", 100)) for s in sessions), return_exceptions=True
+        )
+        assert all(isinstance(outcome, Fenced) and outcome.pair_epoch == 2 for outcome in outcomes)
+        pipe = redis.pipeline(transaction=False)
+        for s in sessions:
+            pipe.llen(rediskeys.session_log(s.id))
+        assert set(await pipe.execute()) == {1}
+        await redis.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_appends_at_two_epochs_in_one_turn_are_judged_each_by_its_own(redis_url):
+    async def scenario() -> None:
+        redis, pair = client(redis_url), new_pair()
+        await set_epoch(redis, pair, 2)
+        log = LiveLog(redis, pair)
+        [old, new] = [ChatSession.open(uuid.uuid4().hex, pair, "Carol", "")[0] for _ in range(2)]
+        stale, current = await asyncio.gather(
+            log.append(1, old.joined(old.customer)), log.append(2, new.joined(new.customer)),
+            return_exceptions=True,
+        )
+        assert isinstance(stale, Fenced)
+        assert current.event["seq"] == 1
+        await redis.aclose()
+
+    asyncio.run(scenario())
+
+
+@pytest.fixture(autouse=True)
+def _redis(redis_url):
+    """Every test here talks to the run's Redis, under its prefix."""
