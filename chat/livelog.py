@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypedDict
+from typing import Any, Generic, TypedDict, TypeVar
 
 import redis.asyncio as redis
 
@@ -129,15 +129,62 @@ class Stored:
     duplicate: bool
 
 
+Item = TypeVar("Item")
+Outcome = TypeVar("Outcome")
+
+
+class SameTurn(Generic[Item, Outcome]):
+    """Calls made in one turn of the event loop, sent to Redis together.
+
+    ``send(group, items)`` makes one round trip for a whole group (items that
+    can share a script call or a pipeline) and gives each item its outcome, or
+    the exception for that item alone. Under load a turn gathers hundreds of
+    calls; when idle, a call waits for nothing but the end of its own turn.
+    """
+
+    def __init__(self, send: Callable[[Hashable, list[Item]], Awaitable[list[Outcome | Exception]]]) -> None:
+        self._send = send
+        self._waiting: dict[Hashable, list[tuple[Item, asyncio.Future[Outcome]]]] = {}
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, group: Hashable, item: Item) -> Outcome:
+        loop = asyncio.get_running_loop()
+        outcome: asyncio.Future[Outcome] = loop.create_future()
+        if not self._waiting:
+            loop.call_soon(self._flush)
+        self._waiting.setdefault(group, []).append((item, outcome))
+        return await outcome
+
+    def _flush(self) -> None:
+        waiting, self._waiting = self._waiting, {}
+        for group, calls in waiting.items():
+            task = asyncio.ensure_future(self._deliver(group, calls))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _deliver(self, group: Hashable, calls: list[tuple[Item, asyncio.Future[Outcome]]]) -> None:
+        try:
+            outcomes = await self._send(group, [item for item, _ in calls])
+        except Exception as error:  # Redis failed: every call of the group hears it
+            outcomes = [error] * len(calls)
+        for (_, future), outcome in zip(calls, outcomes, strict=True):
+            if future.done():
+                continue  # its caller was cancelled
+            if isinstance(outcome, Exception):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+
 class LiveLog:
     def __init__(self, client: redis.Redis, pair: str) -> None:
         self._redis = client
         self.pair = pair
         self._append_many = client.register_script(_APPEND_MANY)
         self._load = client.register_script(_LOAD)
-        # Appends asked for in one turn of the event loop, by epoch: sent together.
-        self._waiting: dict[int, list[tuple[dict[str, Any], Appending, asyncio.Future[Stored]]]] = {}
-        self._sending: set[asyncio.Task[None]] = set()
+        # Appends by epoch, reads of a log's tail: each turn's go in one round trip.
+        self._appends: SameTurn[tuple[dict[str, Any], Appending], Stored] = SameTurn(self._append_chunks)
+        self._tails: SameTurn[tuple[str, int], list[bytes]] = SameTurn(self._read_tails)
 
     async def append(
         self,
@@ -162,36 +209,7 @@ class LiveLog:
             options["open_set"] = open_set
         if queue is not None:
             options["queue"] = queue
-        loop = asyncio.get_running_loop()
-        stored: asyncio.Future[Stored] = loop.create_future()
-        if not self._waiting:
-            loop.call_soon(self._send_waiting)
-        self._waiting.setdefault(epoch, []).append((event, options, stored))
-        return await stored
-
-    def _send_waiting(self) -> None:
-        waiting, self._waiting = self._waiting, {}
-        for epoch, appends in waiting.items():
-            task = asyncio.ensure_future(self._send(epoch, appends))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
-
-    async def _send(self, epoch: int, appends: list[tuple[dict[str, Any], Appending, asyncio.Future[Stored]]]) -> None:
-        """One batch: each caller gets its own outcome (a fenced chunk fences its callers)."""
-        try:
-            outcomes = await self._append_chunks(epoch, [(event, options) for event, options, _ in appends])
-        except Exception as error:  # Redis failed: every caller of the batch hears it
-            for _, _, stored in appends:
-                if not stored.done():
-                    stored.set_exception(error)
-            return
-        for (_, _, stored), outcome in zip(appends, outcomes, strict=True):
-            if stored.done():
-                continue  # the caller was cancelled
-            if isinstance(outcome, Fenced):
-                stored.set_exception(outcome)
-            else:
-                stored.set_result(outcome)
+        return await self._appends(epoch, (event, options))
 
     async def append_many(self, epoch: int, appends: Sequence[tuple[dict[str, Any], Appending]]) -> list[Stored]:
         """Store many events, each as ``append`` stores it with its options, in order;
@@ -211,8 +229,8 @@ class LiveLog:
             stored.append(outcome)
         return stored
 
-    async def _append_chunks(self, epoch: int, appends: Sequence[tuple[dict[str, Any], Appending]]
-                             ) -> list[Stored | Fenced]:
+    async def _append_chunks(self, epoch: Hashable, appends: Sequence[tuple[dict[str, Any], Appending]]
+                             ) -> list[Stored | Exception]:
         """Each event's outcome, in order: the events of a refused script call get
         its Fenced, those of the others their Stored."""
         if not appends:
@@ -247,7 +265,7 @@ class LiveLog:
             # Queued on the pipeline; redis-py makes sure Redis has the script first.
             await self._append_many(keys=keys, args=args, client=pipe)
             sizes.append(len(appends[start:start + APPEND_MANY_CHUNK]))
-        outcomes: list[Stored | Fenced] = []
+        outcomes: list[Stored | Exception] = []
         for size, reply in zip(sizes, await pipe.execute(), strict=True):
             if reply[0] == b"fenced":
                 outcomes += [Fenced(epoch, int(reply[1])) for _ in range(size)]
@@ -263,8 +281,15 @@ class LiveLog:
         return Stored(json.loads(payload), duplicate=outcome == b"duplicate")
 
     async def events_after(self, session_id: str, last_seq: int) -> list[dict[str, Any]]:
-        raw = await self._redis.lrange(rediskeys.session_log(session_id), max(last_seq, 0), -1)
-        return [json.loads(item) for item in raw]
+        """The session's events after ``last_seq`` (what a resume sends), read with the
+        other resumes of the same turn in one pipeline."""
+        return [json.loads(item) for item in await self._tails(None, (session_id, max(last_seq, 0)))]
+
+    async def _read_tails(self, _: Hashable, tails: list[tuple[str, int]]) -> list[list[bytes] | Exception]:
+        pipe = self._redis.pipeline(transaction=False)
+        for session_id, after in tails:
+            pipe.lrange(rediskeys.session_log(session_id), after, -1)
+        return await pipe.execute()
 
     async def facts(self, session_id: str) -> dict[str, str]:
         raw = await self._redis.hgetall(rediskeys.session_meta(session_id))
