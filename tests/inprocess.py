@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as redis
@@ -111,3 +111,19 @@ async def until(predicate: Callable[[], Any], what: str, timeout: float = 5) -> 
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.01)
     return value
+
+
+def with_live_log(redis_url: str, scenario: Callable[[redis.Redis, LiveLog], Awaitable[None]],
+                  epoch: int = 1) -> None:
+    """Run ``scenario(redis, log)`` on a fresh pair at ``epoch``, closing the client after."""
+
+    async def run() -> None:
+        client_ = client(redis_url)
+        pair = new_pair()
+        await set_epoch(client_, pair, epoch)
+        try:
+            await scenario(client_, LiveLog(client_, pair))
+        finally:
+            await client_.aclose()
+
+    asyncio.run(run())

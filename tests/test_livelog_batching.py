@@ -10,7 +10,7 @@ from chat.livelog import Fenced, LiveLog, OpenSet
 from chat.session import ChatSession
 from chatsite import rediskeys
 
-from .inprocess import client, new_pair, set_epoch
+from .inprocess import set_epoch, with_live_log
 
 SESSIONS = 600  # more than one script call's worth (APPEND_MANY_CHUNK) in one batch
 
@@ -26,10 +26,7 @@ async def started(log: LiveLog, epoch: int, n: int) -> list[ChatSession]:
 
 
 def test_concurrent_appends_each_get_their_own_next_seq(redis_url):
-    async def scenario() -> None:
-        redis, pair = client(redis_url), new_pair()
-        await set_epoch(redis, pair, 1)
-        log = LiveLog(redis, pair)
+    async def scenario(redis, log: LiveLog) -> None:
         sessions = await started(log, 1, SESSIONS)
         said = await asyncio.gather(*(
             log.append(1, s.message(s.customer, f"hello from {s.id}", f"cid-{s.id}", 100), client_id=f"cid-{s.id}")
@@ -39,17 +36,13 @@ def test_concurrent_appends_each_get_their_own_next_seq(redis_url):
             assert not stored.duplicate
             assert (stored.event["seq"], stored.event["text"]) == (2, f"hello from {session.id}")
         assert await redis.llen(rediskeys.session_log(sessions[-1].id)) == 2
-        assert await redis.scard(rediskeys.pair_open_sessions(pair)) == SESSIONS
-        await redis.aclose()
+        assert await redis.scard(rediskeys.pair_open_sessions(log.pair)) == SESSIONS
 
-    asyncio.run(scenario())
+    with_live_log(redis_url, scenario, epoch=1)
 
 
 def test_a_resent_message_in_a_batch_is_answered_with_the_original(redis_url):
-    async def scenario() -> None:
-        redis, pair = client(redis_url), new_pair()
-        await set_epoch(redis, pair, 1)
-        log = LiveLog(redis, pair)
+    async def scenario(redis, log: LiveLog) -> None:
         [session] = await started(log, 1, 1)
         first = await log.append(1, session.message(session.customer, "once", "cid-1", 100), client_id="cid-1")
         [another] = await started(log, 1, 1)
@@ -59,18 +52,14 @@ def test_a_resent_message_in_a_batch_is_answered_with_the_original(redis_url):
         )
         assert again.duplicate and again.event == first.event
         assert await redis.llen(rediskeys.session_log(session.id)) == 2
-        await redis.aclose()
 
-    asyncio.run(scenario())
+    with_live_log(redis_url, scenario, epoch=1)
 
 
 def test_a_fenced_batch_writes_nothing_and_every_caller_hears_it(redis_url):
-    async def scenario() -> None:
-        redis, pair = client(redis_url), new_pair()
-        await set_epoch(redis, pair, 1)
-        log = LiveLog(redis, pair)
+    async def scenario(redis, log: LiveLog) -> None:
         sessions = await started(log, 1, SESSIONS)
-        await set_epoch(redis, pair, 2)  # the backup took over
+        await set_epoch(redis, log.pair, 2)  # the backup took over
         outcomes = await asyncio.gather(
             *(log.append(1, s.message(s.customer, "late", "", 100)) for s in sessions), return_exceptions=True
         )
@@ -79,26 +68,21 @@ def test_a_fenced_batch_writes_nothing_and_every_caller_hears_it(redis_url):
         for s in sessions:
             pipe.llen(rediskeys.session_log(s.id))
         assert set(await pipe.execute()) == {1}
-        await redis.aclose()
 
-    asyncio.run(scenario())
+    with_live_log(redis_url, scenario, epoch=1)
 
 
 def test_appends_at_two_epochs_in_one_turn_are_judged_each_by_its_own(redis_url):
-    async def scenario() -> None:
-        redis, pair = client(redis_url), new_pair()
-        await set_epoch(redis, pair, 2)
-        log = LiveLog(redis, pair)
-        [old, new] = [ChatSession.open(uuid.uuid4().hex, pair, "Carol", "")[0] for _ in range(2)]
+    async def scenario(redis, log: LiveLog) -> None:
+        [old, new] = [ChatSession.open(uuid.uuid4().hex, log.pair, "Carol", "")[0] for _ in range(2)]
         stale, current = await asyncio.gather(
             log.append(1, old.joined(old.customer)), log.append(2, new.joined(new.customer)),
             return_exceptions=True,
         )
         assert isinstance(stale, Fenced)
         assert current.event["seq"] == 1
-        await redis.aclose()
 
-    asyncio.run(scenario())
+    with_live_log(redis_url, scenario, epoch=2)
 
 
 @pytest.fixture(autouse=True)
