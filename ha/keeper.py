@@ -240,9 +240,21 @@ class LeaseKeeper:
             if not actions:
                 return False
             logger.info("%s: switching pair %s over to %s (%s)", self.name, self.instance.pair, target.name, why)
-            await asyncio.wrap_future(self._serve(actions, why, new_primary=target))
+            try:
+                await asyncio.wrap_future(self._serve(actions, why, new_primary=target))
+            except Exception:
+                # The notices are a courtesy: the sockets still get not-primary naming
+                # the new primary, so the hand-over goes on.
+                logger.exception("%s: telling the sessions of the switchover failed", self.name)
             ttl_ms = self.instance.settings["ha-lease-ttl-ms"]
-            new_epoch = await self.lease.hand_over(epoch, target.name, ttl_ms)
+            try:
+                new_epoch = await self.lease.hand_over(epoch, target.name, ttl_ms)
+            except Exception:
+                # Never stay handing over: give the role up, and let the lease lapse to
+                # the backup, which takes over as after a failure.
+                logger.exception("%s: handing the lease to %s failed", self.name, target.name)
+                self._decide(self.machine.lease_lost, "the hand-over failed")
+                return False
             why = f"handed the lease to {target.name} at epoch {new_epoch}" if new_epoch \
                 else "the lease was no longer ours"
             with self.instance.lock:

@@ -209,3 +209,45 @@ def test_an_instance_keeps_its_lease_while_a_long_restoration_runs_and_serves_af
     assert listener.stopped == 0
     assert not seen[5][1], "served before the sessions were restored"
     assert seen[-1] == (Role.PRIMARY, True, 1)
+
+
+class Drains(SlowRestore):
+    """A chat service that restores at once and counts its drains."""
+
+    def __init__(self) -> None:
+        super().__init__(seconds=0)
+        self.drained = 0
+
+    async def drain(self, new_primary) -> None:
+        self.drained += 1
+
+
+def test_a_hand_over_that_fails_gives_the_role_up_instead_of_staying_handing_over(
+    make_application, redis_url
+):
+    application = make_application()
+    other = make_application(pair=application.pair, role="backup")
+    instance = Instance(application, options.Settings({"ha-lease-ttl-ms": "600", "ha-renew-interval-ms": "150"}),
+                        [application, other])
+    instance.listener = listener = Drains()
+
+    async def scenario() -> Role:
+        running = asyncio.ensure_future(instance.run())
+        while not instance.serving:
+            await asyncio.sleep(0.05)
+
+        async def refused(*args, **kwargs):
+            raise ConnectionError("Redis went away mid-hand-over")
+
+        instance.keeper.lease.hand_over = refused
+        handed = await asyncio.wrap_future(instance.keeper.call(instance.keeper.switch_over(other, "a test")))
+        while instance.role is Role.HANDING_OVER:
+            await asyncio.sleep(0.05)
+        role = instance.role
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        assert not handed
+        return role
+
+    assert asyncio.run(scenario()) is Role.BACKUP
+    assert listener.drained == 1 and listener.stopped == 1
