@@ -12,7 +12,6 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from ha.runtime import current
-from ha.topology import primary_ws_url
 
 from .frames import CLOSE_FORBIDDEN, CLOSE_NOT_PRIMARY, ErrorCode, In, Out
 from .service import ChatService, service
@@ -137,7 +136,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def refuse(self) -> None:
         """Tell the client this instance does not serve, and where the primary is."""
-        primary = await primary_ws_url(current())
+        instance = current()
+        primary = instance.primary_hint() if instance is not None else None
         await self.drop({"type": str(Out.NOT_PRIMARY), "primary": primary}, CLOSE_NOT_PRIMARY)
 
 

@@ -16,7 +16,6 @@ from typing import Any
 
 from ha.models import Application
 from ha.runtime import Instance
-from ha.topology import primary_ws_url
 
 from .frames import CLOSE_NOT_PRIMARY, CloseReason, Event, Notice, Out
 from .livelog import Fenced
@@ -74,7 +73,7 @@ class RoleChanges:
         """Close every socket with not-primary: after this, nothing is written."""
         sockets = self.registry.detach_all()
         self.messages.sessions = {}
-        frame = {"type": str(Out.NOT_PRIMARY), "primary": await primary_ws_url(self.instance)}
+        frame = {"type": str(Out.NOT_PRIMARY), "primary": self.instance.primary_hint()}
         await self.registry.close(sockets, frame, CLOSE_NOT_PRIMARY)
 
     # -- the takeover ---------------------------------------------------------

@@ -29,9 +29,3 @@ def topology(instance: Instance) -> dict[str, Any]:
         "primary": _member(primary),
         "backup": _member(others[0] if others else None),
     }
-
-
-async def primary_ws_url(instance: Instance | None) -> str | None:
-    """The serving instance's ws address, as a hint for a refused client; None when
-    not known (no primary yet): the client then finds the primary itself."""
-    return instance.primary_hint() if instance is not None else None

@@ -41,6 +41,9 @@ class StandInInstance:
         """The test's epoch, as if the lease were held (the fence is tested, not the clock)."""
         return self.epoch
 
+    def primary_hint(self) -> str | None:
+        return None
+
     async def fenced(self, pair_epoch: int) -> None:
         self.fenced_at.append(pair_epoch)
 
