@@ -17,8 +17,8 @@ from .frames import CLOSE_FORBIDDEN, CLOSE_NOT_PRIMARY, ErrorCode, In, Out
 from .service import ChatService, service
 from .session import ChatError, Participant
 
-# How long a socket that reaches a member in the middle of a takeover or a
-# hand-over waits for it to serve: a takeover of 1,000 chats restores in about
+# How long the handshake of a socket that reaches a member in the middle of a
+# takeover or a hand-over waits for it to serve: a takeover of 1,000 chats restores in about
 # 0.2 s, well within this; past it the client is refused and tries again.
 HOLD_WHILE_TAKING_OVER_S = 1.5
 
@@ -61,12 +61,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         arrived = time.monotonic()
-        await self.accept()
         instance = current()
-        # A member that is taking over holds the socket until it serves, instead of
-        # refusing it to have it knock again: a reconnect storm costs one handshake
-        # per socket. A member with a live primary elsewhere refuses at once.
-        if instance is None or not await instance.until_serving(arrived, HOLD_WHILE_TAKING_OVER_S):
+        # A member that is taking over holds the handshake until it serves, instead
+        # of refusing the socket to have it knock again: a reconnect storm costs one
+        # handshake per socket. A member with a live primary elsewhere refuses at
+        # once. The accept comes after the wait, so that a page's "open" (and the
+        # topology it then reads) means a member that serves.
+        serves = instance is not None and await instance.until_serving(arrived, HOLD_WHILE_TAKING_OVER_S)
+        await self.accept()
+        if not serves:
             await self.refuse()
             return
         self.chats = service()

@@ -169,9 +169,7 @@ class Messages:
     async def store(self, session: ChatSession, event: dict[str, Any], **options: Any) -> Stored:
         """Append to the live log at this instance's epoch, then ``apply``; the
         original event on a re-sent client_id. The caller holds the session's lock."""
-        epoch = self.instance.write_epoch
-        if epoch is None:
-            raise ChatError(ErrorCode.NOT_PRIMARY, "this server no longer serves the chat")
+        epoch = self._write_epoch()
         try:
             stored = await self.log.append(epoch, event, **{**bookkeeping(event), **options})
         except Fenced as fenced:
@@ -179,6 +177,24 @@ class Messages:
         if not stored.duplicate:
             await self.apply(session, stored.event)
         return stored
+
+    async def store_many(self, said: list[tuple[ChatSession, dict[str, Any]]], what: str) -> None:
+        """``store`` for an event in each of many sessions, in one batch (a takeover's
+        restore, a switchover's drain). The caller makes sure nothing else writes
+        to those sessions meanwhile (their locks, or an instance not serving yet)."""
+        epoch = self._write_epoch()
+        try:
+            stored = await self.log.append_many(epoch, [(event, bookkeeping(event)) for _, event in said])
+        except Fenced as fenced:
+            raise await self.fenced(fenced, f"pair {self.instance.pair}: {what}") from None
+        for (session, _), done in zip(said, stored, strict=True):
+            await self.apply(session, done.event)
+
+    def _write_epoch(self) -> int:
+        epoch = self.instance.write_epoch
+        if epoch is None:  # the lease ran out by our clock: nothing may be written
+            raise ChatError(ErrorCode.NOT_PRIMARY, "this server no longer serves the chat")
+        return epoch
 
     async def apply(self, session: ChatSession, event: dict[str, Any]) -> None:
         """Fold a stored event into its session, send it to the session's followers,

@@ -18,8 +18,7 @@ from ha.models import Application
 from ha.runtime import Instance
 
 from .frames import CLOSE_NOT_PRIMARY, CloseReason, Event, Notice, Out
-from .livelog import Fenced
-from .messages import Messages, bookkeeping
+from .messages import Messages
 from .registry import Registry
 from .session import ChatSession
 
@@ -56,16 +55,7 @@ class RoleChanges:
                 (session, session.event(Event.NOTICE, notice=str(Notice.SWITCHOVER), primary=address))
                 for session in sessions
             ]
-            epoch = self.instance.write_epoch
-            if epoch is None:
-                return  # the lease ran out meanwhile: nothing may be written
-            try:
-                stored = await self.messages.log.append_many(
-                    epoch, [(event, bookkeeping(event)) for _, event in notices])
-            except Fenced as fenced:
-                raise await self.messages.fenced(fenced, f"pair {self.instance.pair}: draining") from None
-            for (session, _), done in zip(notices, stored, strict=True):
-                await self.messages.apply(session, done.event)
+            await self.messages.store_many(notices, "draining")
         logger.info("pair %s: told %d open sessions of the switchover to %s in %d ms", self.instance.pair,
                     len(notices), new_primary.name if new_primary else "?", (time.monotonic() - started) * 1000)
 
@@ -107,12 +97,7 @@ class RoleChanges:
         # No session lock: this instance does not serve yet, so no socket is attached
         # and no call runs; and the sessions are not in Messages.sessions before they
         # are folded, so nothing else (a transcript report) writes to them meanwhile.
-        try:
-            stored = await log.append_many(epoch, [(event, bookkeeping(event)) for _, event in said])
-        except Fenced as fenced:
-            raise await self.messages.fenced(fenced, f"pair {self.instance.pair}: restoring") from None
-        for (session, _), done in zip(said, stored, strict=True):
-            await self.messages.apply(session, done.event)
+        await self.messages.store_many(said, "restoring")
         self.messages.sessions = {session.id: session for session in sessions if session.is_open}
         logger.info(
             "%s pair %s at epoch %d: %s %d sessions from the live log%s in %d ms",
