@@ -207,9 +207,10 @@ class Messages:
             await hook(session, event)
 
     async def fenced(self, fenced: Fenced, what: str) -> ChatError:
-        """A write was refused: the pair moved on. Give the role up; the error to raise."""
+        """A write was refused: the pair moved on. Give the role up if it moved past
+        this instance's term; the error to raise."""
         logger.warning("%s: %s", what, fenced)
-        await self.instance.fenced(fenced.pair_epoch)
+        await self.instance.write_refused(fenced.pair_epoch)
         return ChatError(ErrorCode.NOT_PRIMARY, "this server no longer serves the chat")
 
     # -- internals ------------------------------------------------------------

@@ -148,7 +148,8 @@ class LeaseKeeper:
         alive_ms = settings_["ha-lease-ttl-ms"] * ALIVE_LEASES
         with self.instance.lock:
             holds, epoch = self.machine.holds_lease, self.machine.epoch
-            grant_s = self.machine.renewal_grant(asked, self.instance.loop_seen_at, ttl_s)
+            life = self.instance.loop_life
+            grant_s = self.machine.renewal_grant(asked, life.ticked_at, life.look(asked), ttl_s)
         if holds:
             await self._keep(asked, epoch, grant_s, alive_ms)
             self._report_round(asked, True, self.machine.epoch)

@@ -10,8 +10,12 @@ that decides safety lives here:
   up no later than Redis lets the key expire.
 - A renewal never lets the lease outlive the serving event loop's last sign of
   life by more than one TTL (``renewal_grant``). A busy loop keeps the role,
-  because the keeper renews on a thread of its own; a loop stuck for longer
-  than the lease loses it, and the backup takes over.
+  because the keeper renews on a thread of its own and a loop whose thread
+  works counts as alive (for BUSY_LOOP_LEASES leases past its last timer at
+  most); a loop stuck for longer than the lease loses it, and the backup
+  takes over.
+- A refused write ends the term only when the pair moved past it: a write of
+  an earlier term of ours, refused after we took the pair again, does not.
 - A backup takes over at once from a holder whose Redis connection is gone (a
   killed process closes its sockets), and otherwise only once the lease lapsed.
 - Writes carry the epoch of the term they belong to; the live log refuses any
@@ -33,6 +37,11 @@ class Role(StrEnum):
     BACKUP = "backup"
     PRIMARY = "primary"
     HANDING_OVER = "handing-over"
+
+
+# A loop whose thread keeps working without running its timer is busy, not
+# stuck, for at most this many leases (then it is a loop spinning for ever).
+BUSY_LOOP_LEASES = 4
 
 
 class Action(StrEnum):
@@ -72,11 +81,14 @@ class RoleMachine:
         write at all (a restoration writes before the instance serves)."""
         return self.epoch if self.holds_lease and now < self.valid_until else None
 
-    def renewal_grant(self, now: float, loop_seen_at: float, ttl_s: float) -> float:
+    def renewal_grant(self, now: float, ticked_at: float, working_at: float, ttl_s: float) -> float:
         """How many seconds a renewal sent now may extend the lease by: the TTL,
         cut so that the lease ends at most one TTL after the serving loop was last
-        seen alive. 0 or less: do not renew."""
-        return min(ttl_s, loop_seen_at + ttl_s - now)
+        seen alive: when it last ran its timer, or later while its thread was seen
+        working, up to BUSY_LOOP_LEASES leases past that timer. 0 or less: do not
+        renew."""
+        alive_at = max(ticked_at, min(working_at, ticked_at + BUSY_LOOP_LEASES * ttl_s))
+        return min(ttl_s, alive_at + ttl_s - now)
 
     def may_claim(self, seconds_since_start: float, startup_grace_s: float) -> bool:
         """Whether to try for a free lease: a configured backup gives its primary
@@ -138,9 +150,17 @@ class RoleMachine:
         return []
 
     def lease_lost(self) -> list[Action]:
-        """The renewal failed, the lease lapsed, a write was fenced, or the sessions
-        could not be restored: stop at once."""
+        """The renewal failed, the lease lapsed, the pair moved past our term, or the
+        sessions could not be restored: stop at once."""
         return self.lease_held_by_other()
+
+    def write_refused(self, pair_epoch: int) -> list[Action]:
+        """The live log refused a write because the pair is at ``pair_epoch``: stop
+        if the pair moved past our term. A write of an earlier term of ours (begun
+        before we lost the pair and took it again) ends nothing."""
+        if self.holds_lease and pair_epoch <= self.epoch:
+            return []
+        return self.lease_lost()
 
     def leave(self) -> list[Action]:
         """The process is stopping: hand over if we serve (the driver does), and never

@@ -30,6 +30,7 @@ from django.conf import settings
 
 from . import options
 from .keeper import LeaseKeeper
+from .liveness import LoopLife
 from .models import Application
 from .role import Action, Role, RoleMachine
 
@@ -74,7 +75,7 @@ class Instance:
         self.lock = threading.Lock()
         self.redis = _client(REDIS_CONNECTIONS, REDIS_TIMEOUT_S)
         self.listener: RoleListener | None = None
-        self.loop_seen_at = time.monotonic()
+        self.loop_life = LoopLife(time.monotonic())  # the serving loop's signs of life
         self.holder: str | None = None  # who holds the lease, as last seen
         self.handing_to: Application | None = None  # during a switchover
         self.pair_epoch = 0  # as last seen
@@ -105,6 +106,7 @@ class Instance:
 
     async def run(self) -> None:
         """The keeper's thread, the loop's sign of life, the options poll."""
+        self.loop_life.attach()
         self.keeper.start(asyncio.get_running_loop())
         try:
             await asyncio.gather(self._show_life(), self._options_loop())
@@ -113,7 +115,7 @@ class Instance:
 
     async def _show_life(self) -> None:
         while True:
-            self.loop_seen_at = time.monotonic()
+            self.loop_life.tick(time.monotonic())
             await asyncio.sleep(LOOP_TICK_S)
 
     # -- role changes, on the serving loop ------------------------------------
@@ -154,9 +156,12 @@ class Instance:
             self.machine.restored(epoch)
         self._wake()
 
-    async def fenced(self, pair_epoch: int) -> None:
-        """A write was refused because the pair moved past our epoch: stop at once."""
-        await self._lose(f"the pair is at epoch {pair_epoch}")
+    async def write_refused(self, pair_epoch: int) -> None:
+        """A write was refused because the pair is at ``pair_epoch``: stop at once if
+        that is past our term."""
+        with self.lock:
+            actions = self.machine.write_refused(pair_epoch)
+        await self.act(actions, f"the pair is at epoch {pair_epoch}")
 
     async def _lose(self, why: str) -> None:
         with self.lock:

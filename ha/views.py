@@ -37,7 +37,15 @@ async def topology_view(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 async def stall(request: HttpRequest) -> HttpResponse:
     """Test hook (CHAT_TEST_HOOKS only): block the event loop for ``seconds``, as a
-    long synchronous call or a stuck loop would."""
+    long synchronous call or a stuck loop would; with ``busy=1``, keep it working
+    on one long turn instead, as a reconnect storm on a slow machine does."""
     seconds = float(request.GET.get("seconds", "1"))
-    time.sleep(seconds)  # on purpose: the loop is what is being stalled
-    return HttpResponse(f"stalled the event loop for {seconds} s\n", content_type="text/plain")
+    busy = request.GET.get("busy") == "1"
+    until = time.monotonic() + seconds
+    if busy:
+        while time.monotonic() < until:  # on purpose: one turn of the loop that works
+            pass
+    else:
+        time.sleep(seconds)  # on purpose: the loop is what is being stalled
+    how = "kept the event loop busy" if busy else "stalled the event loop"
+    return HttpResponse(f"{how} for {seconds} s\n", content_type="text/plain")

@@ -44,7 +44,7 @@ class StandInInstance:
     def primary_hint(self) -> str | None:
         return None
 
-    async def fenced(self, pair_epoch: int) -> None:
+    async def write_refused(self, pair_epoch: int) -> None:
         self.fenced_at.append(pair_epoch)
 
 

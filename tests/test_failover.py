@@ -357,9 +357,11 @@ def test_a_primary_cut_from_redis_stops_serving_and_the_backup_takes_over(chat, 
     proxy.close()
 
 
-def stall_event_loop(server, seconds: float) -> threading.Thread:
-    """Block ``server``'s event loop for ``seconds`` (its CHAT_TEST_HOOKS stall view)."""
-    stalling = threading.Thread(target=http_get, args=(f"{server.http}/_test/stall?seconds={seconds}", seconds + 10))
+def stall_event_loop(server, seconds: float, *, busy: bool = False) -> threading.Thread:
+    """Block ``server``'s event loop for ``seconds`` (its CHAT_TEST_HOOKS stall view),
+    or keep it working on one turn that long (``busy``)."""
+    url = f"{server.http}/_test/stall?seconds={seconds}&busy={int(busy)}"
+    stalling = threading.Thread(target=http_get, args=(url, seconds + 10))
     stalling.start()
     return stalling
 
@@ -383,6 +385,26 @@ def test_an_event_loop_stalled_for_less_than_the_lease_keeps_the_role(pair, chat
     carol.say("after the stall")
     carol.drain_until_acked()
     alice.sees(session_id, "after the stall")
+    assert carol.connected_to == primary.ws
+    assert topology(primary)["epoch"] == 1
+    assert topology(backup)["self"]["role"] == "backup"
+    assert "no longer primary" not in primary.log()
+
+
+def test_an_event_loop_busy_on_one_turn_for_longer_than_the_lease_keeps_the_role(pair, chat, redis_client):
+    """A takeover's reconnect storm on a slow machine: one turn of the loop that
+    works for 2.5 s (longer than the 1.5 s lease) without running a timer. The
+    loop is busy, not stuck: the primary keeps its role and the same sockets."""
+    primary, backup = pair(hooks=True)
+    carol, alice, session_id = chat(primary, backup)
+    pair_name = topology(primary)["pair"]
+
+    stall_event_loop(primary, 2.5, busy=True).join()
+    after_turn = lease_ttl_ms(redis_client, pair_name)
+    wait_for(lambda: lease_ttl_ms(redis_client, pair_name) > after_turn, 5, "a renewal after the busy turn")
+    carol.say("after the busy turn")
+    carol.drain_until_acked()
+    alice.sees(session_id, "after the busy turn")
     assert carol.connected_to == primary.ws
     assert topology(primary)["epoch"] == 1
     assert topology(backup)["self"]["role"] == "backup"

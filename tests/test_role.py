@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from ha import options
-from ha.role import Action, Role, RoleMachine
+from ha.role import BUSY_LOOP_LEASES, Action, Role, RoleMachine
 from ha.runtime import Instance
 
 TTL = 1.5
@@ -98,27 +98,66 @@ def test_an_epoch_that_does_not_move_forward_is_refused():
 
 def test_a_renewal_never_lets_the_lease_outlive_the_loops_last_sign_of_life_by_more_than_a_ttl():
     machine = primary()
-    assert machine.renewal_grant(now=100, loop_seen_at=100, ttl_s=TTL) == TTL
-    assert machine.renewal_grant(now=100.5, loop_seen_at=100, ttl_s=TTL) == pytest.approx(1.0)
-    assert machine.renewal_grant(now=101.5, loop_seen_at=100, ttl_s=TTL) <= 0, "a stuck loop kept the lease"
+    assert machine.renewal_grant(now=100, ticked_at=100, working_at=100, ttl_s=TTL) == TTL
+    assert machine.renewal_grant(now=100.5, ticked_at=100, working_at=100, ttl_s=TTL) == pytest.approx(1.0)
+    assert machine.renewal_grant(now=101.5, ticked_at=100, working_at=100, ttl_s=TTL) <= 0, \
+        "a stuck loop kept the lease"
 
 
 def test_a_loop_stalled_shorter_than_the_lease_keeps_the_role():
     machine = primary(at=100)
     # The loop was last seen at 100 and stalls for 0.8 s; renewals go on meanwhile.
     for now in (100.5, 100.75):
-        machine.renewed(now, machine.renewal_grant(now, loop_seen_at=100, ttl_s=TTL))
+        machine.renewed(now, machine.renewal_grant(now, ticked_at=100, working_at=100, ttl_s=TTL))
     assert machine.clock(100.8) == [] and machine.serving(100.8)
-    machine.renewed(101.0, machine.renewal_grant(101.0, loop_seen_at=100.8, ttl_s=TTL))
+    machine.renewed(101.0, machine.renewal_grant(101.0, ticked_at=100.8, working_at=100, ttl_s=TTL))
     assert machine.serving(102.0)
 
 
 def test_a_loop_stalled_longer_than_the_lease_loses_the_role():
     machine = primary(at=100)
     for now in (100.5, 101.0, 101.49):
-        machine.renewed(now, machine.renewal_grant(now, loop_seen_at=100, ttl_s=TTL))
+        machine.renewed(now, machine.renewal_grant(now, ticked_at=100, working_at=100, ttl_s=TTL))
     assert machine.clock(100 + TTL) == [Action.STOP_SERVING]
     assert machine.write_epoch(100 + TTL) is None
+
+
+def test_a_loop_busy_on_one_long_turn_keeps_the_role():
+    """Thousands of handshakes in one turn of the loop: no timer runs for seconds,
+    but the loop's thread is seen working at every round, so renewals go on."""
+    machine = primary(at=100)
+    for now in (100.5, 101.0, 101.5, 102.0, 102.5, 103.0):
+        machine.renewed(now, machine.renewal_grant(now, ticked_at=100, working_at=now, ttl_s=TTL))
+    assert machine.clock(103.4) == [] and machine.serving(103.4)
+
+
+def test_a_loop_that_works_without_ever_running_its_timer_loses_the_role_after_a_few_leases():
+    """A loop spinning for ever works too: past BUSY_LOOP_LEASES leases without a
+    timer it is stuck all the same."""
+    machine = primary(at=100)
+    limit = 100 + BUSY_LOOP_LEASES * TTL
+    now = 100.0
+    while now < limit + TTL:
+        machine.clock(now)
+        grant = machine.renewal_grant(now, ticked_at=100, working_at=now, ttl_s=TTL)
+        if grant > 0:
+            machine.renewed(now, grant)
+        now += 0.5
+    assert not machine.serving(now)
+    assert machine.write_epoch(limit + TTL) is None
+
+
+def test_a_refused_write_of_an_earlier_term_leaves_the_current_one_alone():
+    """A write begun at epoch 2, refused after this instance lost the pair and took
+    it again at 3, says nothing about term 3; one refused at 4 ends it."""
+    machine = primary(epoch=2)
+    machine.lease_lost()
+    machine.lease_won(3, asked_at=101, granted_s=TTL)
+    machine.restored(3)
+    assert machine.write_refused(pair_epoch=3) == []
+    assert machine.serving(101.5)
+    assert machine.write_refused(pair_epoch=4) == [Action.STOP_SERVING]
+    assert not machine.serving(101.5)
 
 
 # -- taking over from a dead primary ------------------------------------------
