@@ -1,11 +1,14 @@
 """Measure our chat path against the plainest Channels group chat, in one run;
-or, with --failover, how a pair carries its chats through kills of its serving member.
+or, with --failover, how a pair carries its chats through kills of its serving member;
+or, with --idle and --surge, one instance at contact-center scale (issue 14).
 
     .venv/bin/python bench/load.py --chats 200 --messages 20
     .venv/bin/python bench/load.py --chats 1000 --messages 20 --rate 1 --paths ours
     .venv/bin/python bench/load.py --failover --chats 100
     .venv/bin/python bench/load.py --failover --chats 300 --kills 20 --interval 1
     .venv/bin/python bench/load.py --failover --stop --chats 1000 --interval 1
+    .venv/bin/python bench/load.py --idle 10000 --window-seconds 30
+    .venv/bin/python bench/load.py --surge 5000 --surge-seconds 10 --surge-agents 100
 
 By default it starts its own chat server (its own application row, agents,
 REDIS_PREFIX and port; BENCH_BASELINE=1 so the baseline route exists), runs
@@ -14,7 +17,11 @@ made. --rate sends on a schedule (open loop) instead of one message after the
 other, on our path only unless --paths says otherwise. --failover starts a
 pair instead and kill -9s its serving member mid-run, --kills times in a row,
 restarting it as backup after each; --stop sends SIGTERM instead (a planned
-stop, which hands the pair over). See bench/README.md.
+stop, which hands the pair over). --idle N opens N chats and leaves them silent:
+the server's CPU, memory per chat, threads and descriptors at rest, then one
+message per chat. --surge N has N customers start within --surge-seconds with no
+agent, then --surge-agents agents drain the queue: start -> started, the CPU
+until quiet, the drain rate and its order (bench/scale.py). See bench/README.md.
 """
 from __future__ import annotations
 
@@ -30,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from bench import stack
+from bench import scale, stack
 from bench.clients import Baseline, ChatPath, Exchange, FailoverExchange, HandOver, OpenLoopExchange, Ours
 from bench.report import FailoverResult, Result, Takeover, percentile_ms, render, render_failover
 
@@ -81,7 +88,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     failover.add_argument("--kill-after", type=float, metavar="SECONDS",
                           help="the first kill this long into the exchange, each next one this long after the "
                                "previous takeover (default: a third of --messages x --interval)")
+    scaled = parser.add_argument_group("scale modes (issue 14; bench/scale.py)")
+    scaled.add_argument("--idle", type=int, metavar="N",
+                        help="open N chats (one agent socket each), leave them silent for --window-seconds: the "
+                             "server's CPU, RSS per chat, threads, descriptors; then one message per chat")
+    scaled.add_argument("--window-seconds", type=float, default=30, metavar="SECONDS",
+                        help="--idle: how long the chats stay silent while the server is watched (default 30)")
+    scaled.add_argument("--surge", type=int, metavar="N",
+                        help="N customers start within --surge-seconds with no agent (open loop), then "
+                             "--surge-agents agents drain the queue, closing each chat at once")
+    scaled.add_argument("--surge-seconds", type=float, default=10, metavar="SECONDS",
+                        help="--surge: the starts are spread evenly over this long (default 10)")
+    scaled.add_argument("--surge-agents", type=int, default=100, metavar="N",
+                        help="--surge: agents that drain the queue, one chat at a time each (default 100)")
     args = parser.parse_args(argv)
+    if args.idle is not None or args.surge is not None:
+        if args.idle is not None and args.surge is not None:
+            parser.error("--idle and --surge are two runs: give one of them")
+        if args.failover or args.url or args.profile or args.rate is not None:
+            parser.error("--idle and --surge watch the bench's own single server: no --failover, --url, "
+                         "--profile or --rate")
+        if min(args.idle or 1, args.surge or 1, args.surge_agents) < 1 or min(
+                args.window_seconds, args.surge_seconds) <= 0:
+            parser.error("--idle, --surge and --surge-agents must be at least 1, --window-seconds and "
+                         "--surge-seconds above 0")
+        return args
     if args.paths is None:
         args.paths = "ours" if args.rate is not None else ",".join(PATHS)
     args.paths = [name.strip() for name in args.paths.split(",") if name.strip()]
@@ -334,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM cleans up like Ctrl-C: the server stops, the rows and keys go.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     stack.setup_django()
+    if args.idle is not None or args.surge is not None:
+        return scale.run(args)
     agents = args.agents or args.chats
     try:
         with stack.BenchStack(chats=args.chats, agents=agents, url=args.url, pair=args.failover) as bench:

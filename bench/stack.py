@@ -84,6 +84,43 @@ def topology(http: str, timeout: float = 2) -> dict[str, Any]:
         return json.loads(response.read())
 
 
+@dataclass(frozen=True)
+class Usage:
+    """A process as /proc shows it at one moment: what the scale modes report of the
+    server. ``cpu_seconds``: user + system time used so far (over an interval, the
+    share of one core it used); ``rss_bytes``: resident memory (VmRSS)."""
+
+    cpu_seconds: float
+    rss_bytes: int
+    threads: int
+    fds: int
+
+
+def usage(pid: int) -> Usage:
+    """``pid``'s CPU time, RSS, threads and open file descriptors (Linux /proc)."""
+    proc = Path("/proc") / str(pid)
+    # The command name in parentheses may hold spaces: the fields are after its last ")".
+    fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu_seconds = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime: fields 14 and 15 of stat(5)
+    status = dict(line.split(":", 1) for line in (proc / "status").read_text().splitlines() if ":" in line)
+    return Usage(
+        cpu_seconds=cpu_seconds,
+        rss_bytes=int(status["VmRSS"].split()[0]) * 1024,
+        threads=int(status["Threads"]),
+        fds=len(os.listdir(proc / "fd")),
+    )
+
+
+def open_files_limit(pid: int) -> int:
+    """``pid``'s soft RLIMIT_NOFILE ("Max open files" in /proc/<pid>/limits)."""
+    for line in (Path("/proc") / str(pid) / "limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft = line.split()[3]
+            return sys.maxsize if soft == "unlimited" else int(soft)
+    raise RuntimeError(f"no open files limit in /proc/{pid}/limits")
+
+
 @dataclass
 class ServerProcess:
     """One ``manage.py runchatserver NAME`` child, its output in a log file.

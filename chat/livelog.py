@@ -19,6 +19,8 @@ from enum import StrEnum
 from typing import Any, Generic, TypedDict, TypeVar
 
 import redis.asyncio as redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from chatsite import rediskeys
 
@@ -44,8 +46,10 @@ local function append(epoch_key, log, client_ids, meta, open_set, queue,
     redis.call('SREM', open_set, session_id)
     for _, key in ipairs({log, client_ids, meta}) do redis.call('EXPIRE', key, retention) end
   end
-  if queue_op == 'push' then redis.call('RPUSH', queue, session_id)
-  elseif queue_op == 'remove' then redis.call('LREM', queue, 0, session_id) end
+  if queue_op == 'push' then
+    local last = redis.call('ZRANGE', queue, -1, -1, 'WITHSCORES')
+    redis.call('ZADD', queue, 'NX', (tonumber(last[2]) or 0) + 1, session_id)
+  elseif queue_op == 'remove' then redis.call('ZREM', queue, session_id) end
   return {'stored', event}
 end
 """
@@ -213,8 +217,7 @@ class LiveLog:
 
     async def append_many(self, epoch: int, appends: Sequence[tuple[dict[str, Any], Appending]]) -> list[Stored]:
         """Store many events, each as ``append`` stores it with its options, in order;
-        the stored events, in the same order. One round trip for them all (after
-        redis-py's check that Redis knows the script).
+        the stored events, in the same order. One round trip for them all.
 
         The events go APPEND_MANY_CHUNK to a script call, the calls pipelined, not
         in a transaction. The epoch cannot move within a call: a writer already
@@ -235,8 +238,7 @@ class LiveLog:
         its Fenced, those of the others their Stored."""
         if not appends:
             return []
-        pipe = self._redis.pipeline(transaction=False)
-        sizes = []
+        calls, sizes = [], []
         for start in range(0, len(appends), APPEND_MANY_CHUNK):
             keys = [
                 rediskeys.pair_epoch(self.pair),
@@ -262,16 +264,29 @@ class LiveLog:
                 ]
                 for name, value in facts.items():
                     args += [name, value]
-            # Queued on the pipeline; redis-py makes sure Redis has the script first.
-            await self._append_many(keys=keys, args=args, client=pipe)
+            calls.append((keys, args))
             sizes.append(len(appends[start:start + APPEND_MANY_CHUNK]))
+        try:
+            replies = await self._call_pipelined(self._append_many, calls)
+        except NoScriptError:  # Redis restarted, or its scripts were flushed: none ran
+            await self._redis.script_load(self._append_many.script)
+            replies = await self._call_pipelined(self._append_many, calls)
         outcomes: list[Stored | Exception] = []
-        for size, reply in zip(sizes, await pipe.execute(), strict=True):
+        for size, reply in zip(sizes, replies, strict=True):
             if reply[0] == b"fenced":
                 outcomes += [Fenced(epoch, int(reply[1])) for _ in range(size)]
             else:
                 outcomes += [self._outcome(epoch, pair) for pair in zip(reply[::2], reply[1::2], strict=True)]
         return outcomes
+
+    async def _call_pipelined(self, script: AsyncScript, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
+        """The script's calls in one pipeline, by SHA alone: redis-py's own script
+        calls on a pipeline ask Redis whether it knows them first (SCRIPT EXISTS,
+        one more round trip for every batch)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for keys, args in calls:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+        return await pipe.execute()
 
     @staticmethod
     def _outcome(epoch: int, reply: Sequence[bytes]) -> Stored:
@@ -312,4 +327,5 @@ class LiveLog:
         return {raw.decode() for raw in await self._redis.smembers(rediskeys.pair_open_sessions(self.pair))}
 
     async def queue(self) -> list[str]:
-        return [raw.decode() for raw in await self._redis.lrange(rediskeys.pair_queue(self.pair), 0, -1)]
+        """The waiting sessions, first in line first."""
+        return [raw.decode() for raw in await self._redis.zrange(rediskeys.pair_queue(self.pair), 0, -1)]

@@ -5,7 +5,8 @@ stored in the live log, the event out to every follower of the session.
 serves (chat.takeover rebuilds them from the live log before it serves) and one
 lock per session around check + store + publish, so that every socket gets a
 session's events in seq order. Who follows a session is the registry's to say
-(chat.registry); which agent gets a waiting chat, the queue's (chat.queue).
+(chat.registry); which agent gets a waiting chat, the queue's (chat.queue),
+from the waiting line and agent loads kept here (chat.waiting).
 """
 from __future__ import annotations
 
@@ -18,10 +19,12 @@ from typing import Any
 
 from ha.runtime import Instance
 
+from .deadlines import Deadlines, deadline_of
 from .frames import CloseReason, ErrorCode, Event, Notice, Out
 from .livelog import Appending, Fenced, LiveLog, OpenSet, Queue, Stored
 from .registry import Attachment, Registry, Socket
 from .session import ChatError, ChatSession, Participant, Role
+from .waiting import AgentLoads, WaitingLine, waits
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +46,11 @@ class Messages:
         self.log = log
         self.registry = registry
         self.sessions: dict[str, ChatSession] = {}
+        # Kept up to date from every session folded here (``_index``): who waits and
+        # in which place, who has how many chats, when the sweeper looks next.
+        self.waiting = WaitingLine()
+        self.loads = AgentLoads()
+        self.deadlines = Deadlines()
         # One lock per session while anyone holds or waits for it: weak values,
         # so the locks of closed sessions do not pile up.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -200,6 +208,7 @@ class Messages:
         """Fold a stored event into its session, send it to the session's followers,
         run the stored hooks."""
         session.apply(event)
+        self._index(session)
         await self.registry.publish(session.id, event)
         if not session.is_open:
             self.sessions.pop(session.id, None)
@@ -212,6 +221,33 @@ class Messages:
         logger.warning("%s: %s", what, fenced)
         await self.instance.write_refused(fenced.pair_epoch)
         return ChatError(ErrorCode.NOT_PRIMARY, "this server no longer serves the chat")
+
+    # -- the sessions and what is known of them -------------------------------
+
+    def replace(self, sessions: list[ChatSession], queue_order: list[str]) -> None:
+        """Make ``sessions`` the open ones (a takeover's restore; none when the role
+        is gone), the waiting ones in the order of the pair's queue in Redis."""
+        self.sessions = {session.id: session for session in sessions if session.is_open}
+        self.waiting.clear()
+        self.loads.clear()
+        self.deadlines.clear()
+        rank = {session_id: place for place, session_id in enumerate(queue_order)}
+        for session in sorted(self.sessions.values(), key=lambda s: (rank.get(s.id, len(rank)), s.started_at)):
+            self._index(session)
+
+    def reschedule(self) -> None:
+        """Work every deadline out again (the timeouts changed)."""
+        self.deadlines.clear()
+        for session in self.sessions.values():
+            self.deadlines.schedule(session.id, deadline_of(session, self.instance.settings))
+
+    def _index(self, session: ChatSession) -> None:
+        if waits(session):
+            self.waiting.join(session.id)
+        else:
+            self.waiting.leave(session.id)
+        self.loads.track(session)
+        self.deadlines.schedule(session.id, deadline_of(session, self.instance.settings))
 
     # -- internals ------------------------------------------------------------
 
@@ -227,7 +263,9 @@ class Messages:
                 "epoch": self.instance.epoch,
                 "last_seq": session.last_seq,
             }
-            if not await self.registry.deliver(socket, [resumed, *missed]):
+            position = self.waiting.position(session.id)
+            place = [session.place(position)] if position is not None and who.role is Role.CUSTOMER else []
+            if not await self.registry.deliver(socket, [resumed, *missed, *place]):
                 return  # and the registry has it marked gone
             session.arrived(who)
             event = session.reconnected(who)
@@ -261,4 +299,5 @@ class Messages:
         session = ChatSession.rebuild(session_id, facts, events)
         if session.is_open:
             self.sessions[session_id] = session
+            self._index(session)
         return session

@@ -1,13 +1,17 @@
 """Waiting chats and their assignment to available agents.
 
-The pair's queue is a list in the live log (oldest first); chat.assignment
-picks the agent. Each waiting customer is told its place when it moves.
+Who waits and in which place is chat.waiting's (kept by chat.messages from
+every session it folds); chat.assignment picks the agent. A routing costs
+O(log n) a chat assigned, however deep the queue: nothing here reads the whole
+queue or walks every session. A chat that starts waiting gets one stored
+``queued`` notice (its place then); later places go out as ephemeral frames,
+at most one a second a customer (``tell_places``).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
+import time
 
 from ha.runtime import Instance
 
@@ -16,9 +20,13 @@ from .frames import Out
 from .livelog import Queue
 from .messages import Messages
 from .registry import Registry
-from .session import ChatSession, Participant, Status
+from .session import ChatSession, Participant
+from .waiting import POSITION_NOTICE_INTERVAL_S, PositionNotices, waits
 
 logger = logging.getLogger(__name__)
+
+# Places sent in one go before the loop takes other work (a drain of thousands).
+PLACES_PER_TURN = 200
 
 
 class ChatQueue:
@@ -26,42 +34,81 @@ class ChatQueue:
         self.instance = instance
         self.messages = messages
         self.registry = registry
+        self.places = PositionNotices()
         self._routing = asyncio.Lock()
 
     async def route(self) -> None:
-        """Give waiting chats, oldest first, to available agents while any has room;
-        tell each chat still waiting its place in the queue when that changed."""
-        sessions = self.messages.sessions
-        if not any(session.status is Status.QUEUED for session in sessions.values()):
-            # Nothing waits (the usual case when a thousand agents say ready after a
-            # takeover): no lock, no Redis round trip, so the readies do not queue up
-            # behind each other. Only chats QUEUED here are ever routed below.
-            return
+        """Give waiting chats, first in line first, to available agents while any has
+        room; store the first ``queued`` notice of each chat that began to wait."""
+        line = self.messages.waiting
+        if not line and not line.arrivals:
+            return  # nothing waits: the usual case when a thousand agents say ready
         async with self._routing:
-            open_chats = Counter(s.agent.id for s in sessions.values() if s.is_open and s.agent is not None)
-            waiting = [
-                session for session_id in await self.messages.log.queue()
-                if (session := sessions.get(session_id)) is not None and session.status is Status.QUEUED
-            ]
-            while waiting:
+            capacity = self.instance.settings["agent-capacity"]
+            while (session_id := line.first()) is not None:
                 loads = [
-                    assignment.AgentLoad(presence.participant.id, open_chats[presence.participant.id],
+                    assignment.AgentLoad(presence.participant.id, self.messages.loads[presence.participant.id],
                                          presence.ready_since)
                     for presence in self.registry.available_agents()
                 ]
-                chosen = assignment.pick_agent(loads, self.instance.settings["agent-capacity"])
+                chosen = assignment.pick_agent(loads, capacity)
                 if chosen is None:
                     break
-                await self._assign(waiting.pop(0), self.registry.agent(chosen).participant)
-                open_chats[chosen] += 1
-            for position, session in enumerate(waiting, start=1):
-                async with self.messages.lock(session.id):
-                    if session.status is Status.QUEUED and session.queue_position != position:
-                        await self.messages.store(session, session.queued(position))
+                session = self.messages.sessions.get(session_id)
+                if session is None:  # not open here any more: nothing to give
+                    line.leave(session_id)
+                    continue
+                await self._assign(session, self.registry.agent(chosen).participant)
+                if line.first() == session_id:
+                    break  # it could not be given (and says why in the log): do not spin
+            for session_id in line.take_arrivals():
+                await self._announce(session_id)
+
+    async def _announce(self, session_id: str) -> None:
+        """The one stored ``queued`` notice of a wait: when it began and the place then."""
+        async with self.messages.lock(session_id):
+            session = self.messages.sessions.get(session_id)
+            position = self.messages.waiting.position(session_id)
+            if session is None or position is None or session.queued_since is not None:
+                return
+            await self.messages.store(session, session.queued(position))
+            self.places.told(session_id, position, time.monotonic())
+
+    async def run(self) -> None:
+        """Tell waiting customers their new places, once a second, while serving."""
+        while True:
+            await asyncio.sleep(POSITION_NOTICE_INTERVAL_S)
+            if not self.instance.serving:
+                continue
+            try:
+                await self.tell_places(time.monotonic())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("telling waiting customers their places failed")
+
+    async def tell_places(self, now: float) -> None:
+        """An ephemeral frame to each waiting customer whose place moved since it was
+        last told (not within the last POSITION_NOTICE_INTERVAL_S)."""
+        line = self.messages.waiting
+        if not line.changed:
+            return
+        line.changed = False
+        due, more = self.places.due(line, now)
+        line.changed = line.changed or more
+        for count, (session_id, position) in enumerate(due, start=1):
+            session = self.messages.sessions.get(session_id)
+            if session is not None and waits(session):
+                await self.registry.publish(session_id, session.place(position))
+                self.places.told(session_id, position, now)
+            if count % PLACES_PER_TURN == 0:
+                await asyncio.sleep(0)
 
     async def _assign(self, session: ChatSession, agent: Participant) -> None:
         async with self.messages.lock(session.id):
-            await self.messages.store(session, session.joined(agent), queue=Queue.REMOVE)
+            if not waits(session):
+                return  # it left the queue (the customer left) while we waited for the lock
+            await self.messages.store(session, session.joined(agent, time.time()), queue=Queue.REMOVE)
             history = await self.messages.log.events_after(session.id, 0)
             sockets = self.registry.attach_agent(session.id, agent)
             for socket in sockets:

@@ -57,8 +57,9 @@ class ChatService:
         return self.messages.stored_hooks
 
     async def run(self) -> None:
-        """Background work of a serving instance (chat.sweeper)."""
-        await self.sweeper.run()
+        """Background work of a serving instance: deadlines (chat.sweeper), places in
+        the queue (chat.queue)."""
+        await asyncio.gather(self.sweeper.run(), self.queue.run())
 
     # -- sockets --------------------------------------------------------------
 

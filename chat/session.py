@@ -92,7 +92,9 @@ class ChatSession:
     connected: set[str] = field(default_factory=set)
     away_since: dict[str, float] = field(default_factory=dict)  # participant id -> unix time
     last_message_at: float = 0.0  # unix time of the last message, else of the start
-    queue_position: int | None = None  # as last told to the customer
+    # Since when (unix time) the chat waits for an agent, as its stored ``queued``
+    # notice says; None while an agent has it or before that notice.
+    queued_since: float | None = None
     # Participants a switchover handed to this instance, by when (unix time): not
     # from the log, as no event marks a move; they are expected to come back.
     following: dict[str, float] = field(default_factory=dict)
@@ -165,6 +167,17 @@ class ChatSession:
             if now - since > grace_s and (who := self.participant(pid)) is not None
         ]
 
+    def next_deadline(self, idle_after_s: int, return_timeout_s: float, follow_grace_s: float) -> float | None:
+        """When ``idle``, ``gone`` or ``not_followed`` next turn true (unix time), if
+        nothing happens meanwhile; None for a closed session."""
+        if not self.is_open:
+            return None
+        moments = [since + return_timeout_s for since in self.away_since.values()]
+        moments += [since + follow_grace_s for since in self.following.values()]
+        if idle_after_s > 0:
+            moments.append(self.last_message_at + idle_after_s)
+        return min(moments, default=None)
+
     # -- a switchover moves the participants, it does not disconnect them -----
 
     def handed_over(self, now: float) -> None:
@@ -192,11 +205,22 @@ class ChatSession:
         if self.participant(who.id) is None:
             raise ChatError(ErrorCode.NOT_YOURS, f"you are not a participant of session {self.id}")
 
-    def joined(self, who: Participant) -> dict[str, Any]:
-        return self.event(Event.JOINED, **self._by(who))
+    def joined(self, who: Participant, now: float | None = None) -> dict[str, Any]:
+        """An agent's ``joined`` says how long the customer waited for it (``waited_s``),
+        which is what the transcript keeps of the wait."""
+        event = self.event(Event.JOINED, **self._by(who))
+        if who.role is Role.AGENT and self.queued_since is not None and now is not None:
+            event["waited_s"] = max(round(now - self.queued_since), 0)
+        return event
 
     def queued(self, position: int) -> dict[str, Any]:
+        """The one stored ``queued`` notice of a wait (its start and first place);
+        later places go out as ephemeral frames (``place``)."""
         return self.event(Event.NOTICE, notice=str(Notice.QUEUED), position=position)
+
+    def place(self, position: int) -> dict[str, Any]:
+        """An ephemeral frame, not an event: the customer's new place in the queue."""
+        return {"type": str(Event.NOTICE), "notice": str(Notice.QUEUED), "session_id": self.id, "position": position}
 
     def message(self, who: Participant, text: str, client_id: str, max_length: int) -> dict[str, Any]:
         self._check_member(who)
@@ -264,7 +288,7 @@ class ChatSession:
             if event["role"] == Role.AGENT:
                 self.agent = Participant(who, Role.AGENT, event["nickname"])
                 self.status = Status.ACTIVE
-                self.queue_position = None
+                self.queued_since = None
         elif kind == Event.RECONNECTED:
             self.connected.add(who)
         elif kind == Event.DISCONNECTED:
@@ -278,4 +302,4 @@ class ChatSession:
         elif kind == Event.CLOSED:
             self.status = Status.CLOSED
         elif kind == Event.NOTICE and event["notice"] == Notice.QUEUED:
-            self.queue_position = event["position"]
+            self.queued_since = datetime.fromisoformat(event["at"]).timestamp()

@@ -1,5 +1,6 @@
 """Deadlines of a serving instance: chats nobody writes in, participants who
-never came back. Checked every SWEEP_INTERVAL_S over every open session."""
+never came back. Each second the sweeper looks only at the sessions whose
+deadline came (chat.deadlines), not at every open session."""
 from __future__ import annotations
 
 import asyncio
@@ -8,6 +9,7 @@ import time
 
 from ha.runtime import Instance
 
+from .deadlines import SWITCHOVER_FOLLOW_S, deadline_of
 from .frames import CloseReason
 from .messages import Messages
 from .queue import ChatQueue
@@ -15,12 +17,10 @@ from .session import ChatError, Role
 
 logger = logging.getLogger(__name__)
 
-# How often the serving instance looks for participants who never came back.
+# How often the serving instance looks for deadlines that came: how late one may be.
 SWEEP_INTERVAL_S = 1.0
-# A participant a switchover handed to us follows the old primary's hint within
-# a second; one not here after this long closed its page meanwhile, and is
-# marked disconnected (then participant-return-timeout runs as after a drop).
-SWITCHOVER_FOLLOW_S = 10.0
+# The options the deadlines are worked out from: a change works them out again.
+TIMEOUT_OPTIONS = ("session-inactivity-timeout", "participant-return-timeout")
 
 
 class Sweeper:
@@ -28,6 +28,7 @@ class Sweeper:
         self.instance = instance
         self.messages = messages
         self.queue = queue
+        self._timeouts: tuple[int, ...] = ()
 
     async def run(self) -> None:
         """Sweep every SWEEP_INTERVAL_S while the process runs, whenever this instance serves."""
@@ -47,10 +48,17 @@ class Sweeper:
     async def sweep(self, now: float) -> None:
         """Close chats idle past ``session-inactivity-timeout``; take participants away
         longer than ``participant-return-timeout`` as having left."""
-        timeout = self.instance.settings["participant-return-timeout"]
-        idle_after = self.instance.settings["session-inactivity-timeout"]
+        settings = self.instance.settings
+        timeouts = tuple(settings[name] for name in TIMEOUT_OPTIONS)
+        if timeouts != self._timeouts:
+            self._timeouts = timeouts
+            self.messages.reschedule()
+        idle_after, timeout = timeouts
         freed = False
-        for session in list(self.messages.sessions.values()):
+        for session_id in self.messages.deadlines.due(now):
+            session = self.messages.sessions.get(session_id)
+            if session is None:
+                continue  # closed meanwhile
             async with self.messages.lock(session.id):
                 if session.idle(now, idle_after):
                     logger.info("session %s: nobody wrote for %d s: closing it", session.id, idle_after)
@@ -71,5 +79,7 @@ class Sweeper:
                     for event in session.leave(who):
                         await self.messages.store(session, event)
                     freed = freed or who.role is Role.AGENT
+                # Its next deadline (a store above has set it already if it moved earlier).
+                self.messages.deadlines.schedule(session.id, deadline_of(session, settings))
         if freed:
             await self.queue.route()

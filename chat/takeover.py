@@ -62,7 +62,7 @@ class RoleChanges:
     async def stop_serving(self) -> None:
         """Close every socket with not-primary: after this, nothing is written."""
         sockets = self.registry.detach_all()
-        self.messages.sessions = {}
+        self.messages.replace([], [])
         frame = {"type": str(Out.NOT_PRIMARY), "primary": self.instance.primary_hint()}
         await self.registry.close(sockets, frame, CLOSE_NOT_PRIMARY)
 
@@ -76,7 +76,8 @@ class RoleChanges:
         resumes), ``none`` closes them. After a switchover they always carry on, and
         nobody is marked disconnected unless they fail to follow (chat.sweeper).
         The same few round trips however many sessions there are: the open set,
-        every open session's facts and log, what the takeover stores in each.
+        every open session's facts and log, what the takeover stores in each, the
+        queue's order.
         """
         started = time.monotonic()
         self.messages.sessions = {}
@@ -98,7 +99,7 @@ class RoleChanges:
         # and no call runs; and the sessions are not in Messages.sessions before they
         # are folded, so nothing else (a transcript report) writes to them meanwhile.
         await self.messages.store_many(said, "restoring")
-        self.messages.sessions = {session.id: session for session in sessions if session.is_open}
+        self.messages.replace(sessions, await log.queue())
         logger.info(
             "%s pair %s at epoch %d: %s %d sessions from the live log%s in %d ms",
             "took over" if takeover else "switched over to us:", self.instance.pair, epoch,

@@ -53,8 +53,10 @@ def pair_open_sessions(pair: str) -> str:
 
 
 def pair_queue(pair: str) -> str:
-    """List of the ids of chat sessions waiting for an agent, oldest first."""
-    return _key("pair", pair, "queue")
+    """Sorted set of the ids of chat sessions waiting for an agent, scored by
+    arrival (1, 2, ...: first in line first). Named apart from the list it
+    replaced, so that an old list is never read as the set."""
+    return _key("pair", pair, "waiting")
 
 
 # One chat session.

@@ -46,6 +46,6 @@ def pair_status(client: redis.Redis, pair: str) -> dict[str, Any]:
         "epoch": int(client.get(rediskeys.pair_epoch(pair)) or 0),
         "primary": holder,
         "open_sessions": client.scard(rediskeys.pair_open_sessions(pair)),
-        "queued": client.llen(rediskeys.pair_queue(pair)),
+        "queued": client.zcard(rediskeys.pair_queue(pair)),
         "instances": members,
     }

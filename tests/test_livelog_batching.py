@@ -88,3 +88,17 @@ def test_appends_at_two_epochs_in_one_turn_are_judged_each_by_its_own(redis_url)
 @pytest.fixture(autouse=True)
 def _redis(redis_url):
     """Every test here talks to the run's Redis, under its prefix."""
+
+
+def test_appends_go_on_after_redis_forgot_its_scripts(redis_url):
+    """A Redis restarted (or SCRIPT FLUSH) knows no script: the batch that hears
+    NOSCRIPT loads it and is sent again, once, and nothing is stored twice."""
+    async def scenario(redis, log: LiveLog) -> None:
+        [session] = await started(log, 1, 1)
+        await redis.script_flush()
+        stored = await log.append(1, session.message(session.customer, "after the flush", "cid-f", 100),
+                                  client_id="cid-f")
+        assert (stored.event["seq"], stored.event["text"]) == (2, "after the flush")
+        assert await redis.llen(rediskeys.session_log(session.id)) == 2
+
+    with_live_log(redis_url, scenario, epoch=1)

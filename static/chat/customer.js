@@ -18,6 +18,7 @@ const ui = {
   transcript: $("#transcript"),
   outbox: $("#outbox"),
   typing: new TypingLine($("#typing")),
+  place: $("#place"),
   sendForm: $("#send"),
   leave: $("#leave"),
   ended: $("#ended"),
@@ -73,7 +74,16 @@ function show(event) {
     if (event.from !== chat.participant_id) ui.typing.set("", false);
   }
   if (event.type === "closed") end(`This chat has ended: ${closeReasonText(event.reason)}.`);
+  if (event.type === "notice" && event.notice === "queued") showPlace(event.position);
+  if ((event.type === "joined" && event.role === "agent") || event.type === "closed") showPlace(null);
   save();
+}
+
+/** The customer's place in the queue as last heard (null: not waiting). The
+ * stored `queued` notice gives the first; later ones come without a seq. */
+function showPlace(position) {
+  ui.place.hidden = position === null;
+  ui.place.textContent = position === null ? "" : `You are number ${position} in the queue`;
 }
 
 function receive(frame) {
@@ -107,7 +117,9 @@ function receive(frame) {
       }
       break;
     default:
-      if (chat && frame.session_id === chat.session_id && "seq" in frame) sequencer.push(frame);
+      if (!chat || frame.session_id !== chat.session_id) break;
+      if ("seq" in frame) sequencer.push(frame);
+      else if (frame.type === "notice" && frame.notice === "queued") showPlace(frame.position);
   }
 }
 

@@ -1,0 +1,66 @@
+"""The waiting line and what it tells (chat.waiting), alone: order, places and
+the pace of place notices against a plain list, over random operations."""
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chat.waiting import POSITION_NOTICE_INTERVAL_S, PositionNotices, WaitingLine
+
+# join a new chat | leave: the n-th waiting one leaves (assigned or gone) | rejoin an earlier one
+operations = st.lists(
+    st.one_of(
+        st.just(("join", 0)),
+        st.tuples(st.just("leave"), st.integers(min_value=0, max_value=50)),
+        st.tuples(st.just("rejoin"), st.integers(min_value=0, max_value=50)),
+    ),
+    max_size=200,
+)
+
+
+@given(operations)
+@settings(max_examples=300, deadline=None)
+def test_the_line_keeps_arrival_order_and_exact_places(ops):
+    line, model, made = WaitingLine(), [], []
+    for op, n in ops:
+        if op == "join":
+            made.append(f"s{len(made)}")
+            line.join(made[-1])
+            model.append(made[-1])
+        elif op == "leave" and model:
+            gone = model.pop(n % len(model))
+            line.leave(gone)
+        elif op == "rejoin" and made:
+            again = made[n % len(made)]
+            line.join(again)  # back at the end of the line, unless it waits already
+            if again not in model:
+                model.append(again)
+        assert list(line) == model
+        assert len(line) == len(model) and line.first() == (model[0] if model else None)
+        for place, session_id in enumerate(model, start=1):
+            assert line.position(session_id) == place
+        assert all(line.position(s) is None for s in made if s not in model)
+
+
+def test_a_customer_hears_of_a_new_place_at_most_once_a_second():
+    line, notices = WaitingLine(), PositionNotices()
+    for session_id in ("a", "b", "c"):
+        line.join(session_id)
+        notices.told(session_id, line.position(session_id), 0.0)
+    assert notices.due(line, 0.5) == ([], False)  # nothing moved
+
+    line.leave("a")
+    assert notices.due(line, 0.5) == ([], True)  # moved, but told half a second ago
+    due, more = notices.due(line, POSITION_NOTICE_INTERVAL_S)
+    assert due == [("b", 1), ("c", 2)] and not more
+    for session_id, place in due:
+        notices.told(session_id, place, POSITION_NOTICE_INTERVAL_S)
+    assert notices.due(line, 5.0) == ([], False)
+
+
+def test_a_chat_that_leaves_the_line_moves_everyone_behind_it():
+    line = WaitingLine()
+    for session_id in ("a", "b", "c"):
+        line.join(session_id)
+    line.changed = False
+    line.leave("b")
+    assert line.changed and line.position("c") == 2
+    assert line.take_arrivals() == ["a", "b", "c"] and line.take_arrivals() == []
