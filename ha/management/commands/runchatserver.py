@@ -7,6 +7,7 @@ import daphne.server  # noqa: F401  (installs the asyncio reactor: must come fir
 import asyncio
 import gc
 import logging
+import resource
 import signal
 
 from daphne.server import Server
@@ -49,6 +50,22 @@ def _calm_garbage_collector() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
+# Connections the kernel queues for accept: Twisted's default is 50, and a
+# takeover's reconnect storm (two thousand sockets at once) overflowed it, the
+# dropped SYNs coming back only after TCP's 1 s, 3 s, 7 s retransmits.
+LISTEN_BACKLOG = 4096
+
+
+def _raise_file_limit() -> int:
+    """Every socket is a file: ten thousand chats are twenty thousand. Raise this
+    process's soft limit to the hard one (which only root or the service manager
+    raises: LimitNOFILE=, ulimit -Hn; see docs/operations.md); the limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 class Command(BaseCommand):
     requires_system_checks = []  # run below, with the database ones
     help = "Run the chat server instance of application NAME on its configured host and port."
@@ -64,6 +81,7 @@ class Command(BaseCommand):
             raise CommandError(f"no application named {name!r} (configured: {known})") from None
 
         self.check(databases=["default"])
+        files = _raise_file_limit()
         _no_formatting_for_unseen_debug_lines()
         _calm_garbage_collector()
         members = list(Application.objects.filter(pair=application.pair))
@@ -81,16 +99,19 @@ class Command(BaseCommand):
         reactor.callWhenRunning(lambda: tasks.append(asyncio.ensure_future(transcript_saves.run())))
         reactor.callWhenRunning(PlannedStop(instance).install)
         logger.info(
-            "%s: starting (configured %s of pair %s) on %s",
-            name, application.configured_role, application.pair, application.http_url,
+            "%s: starting (configured %s of pair %s) on %s; open files up to %s (about %s chats)",
+            name, application.configured_role, application.pair, application.http_url, files, files // 2,
         )
         server = Server(
             asgi_application,
-            endpoints=[f"tcp:port={application.port}:interface={application.host}"],
+            endpoints=[f"tcp:port={application.port}:interface={application.host}:backlog={LISTEN_BACKLOG}"],
             signal_handlers=False,  # PlannedStop's: hand over first, then stop
             verbosity=0,
             # Once stopping, give open sockets this long to close, not daphne's 10 s.
             application_close_timeout=2,
+            # Agents who never refresh: no socket is closed for its age (daphne's
+            # default closes every websocket after a day).
+            websocket_timeout=-1,
         )
         server.run()
         if not server.listening_addresses:
