@@ -68,9 +68,10 @@ QUIET_PERCENT = 15.0
 # in turn (all of 127/8 is the loopback, and the server, bound to 127.0.0.1, takes
 # them: it checks the Origin header, which names the server, not the source).
 SOCKETS_PER_SOURCE = 14_000
-# Descriptors a process needs besides the client sockets (stdio, epoll, Redis,
-# the database, logs): what the check of the open-files limits allows for.
-FD_MARGIN = 32
+# Descriptors a process needs besides the client sockets and those it has open
+# at the check (the server's Redis pool grows to 64 under load; the database,
+# logs, epoll): what the check of the open-files limits allows for.
+FD_MARGIN = 100
 MIB = 1024 * 1024
 
 
@@ -221,6 +222,16 @@ class CpuSampler:
     def peak(self, since: float, until: float) -> float:
         """The highest 1-second sample that overlaps [since, until]."""
         return max((s.percent for s in self.samples if s.end > since and s.start < until), default=math.nan)
+
+    def until_quiet(self, moment: float) -> list[float]:
+        """The samples that end after ``moment``, up to the first quiet one (%)."""
+        found = []
+        for sample in self.samples:
+            if sample.end > moment:
+                found.append(sample.percent)
+                if sample.percent < QUIET_PERCENT:
+                    break
+        return found
 
     def quiet_after(self, moment: float) -> float | None:
         """Seconds from ``moment`` to the start of the first sample under QUIET_PERCENT
@@ -524,6 +535,7 @@ class SurgeResult:
     surge_cpu: float
     surge_peak: float
     quiet_after: float | None
+    until_quiet: list[float]  # the 1-second samples from the last start to the first quiet one
     drain_cpu: float
     drain_peak: float
     assigned: int
@@ -780,7 +792,7 @@ async def measure_surge(target: stack.Target, args: argparse.Namespace, limits: 
         while sampler.quiet_after(last) is None and time.perf_counter() < last + args.timeout:
             sampler.changed.clear()
             await asyncio.wait_for(sampler.changed.wait(), SAMPLE_SECONDS * 3)
-        quiet_after = sampler.quiet_after(last)
+        quiet_after, until_quiet = sampler.quiet_after(last), sampler.until_quiet(last)
         after_surge = stack.usage(pid)
         logger.info("surge: %d started; the server quiet %s s after the last start; %d agents drain the queue",
                     sum(w.started is not None for w in surge.waiting),
@@ -821,7 +833,7 @@ async def measure_surge(target: stack.Target, args: argparse.Namespace, limits: 
         ),
         before=before, after_surge=after_surge, after_drain=after_drain,
         surge_cpu=cpu_percent(before, first, surge_end_usage, surge_end_at),
-        surge_peak=sampler.peak(first, last), quiet_after=quiet_after,
+        surge_peak=sampler.peak(first, last), quiet_after=quiet_after, until_quiet=until_quiet,
         drain_cpu=cpu_percent(drain_usage, ready, after_drain, drained_at),
         drain_peak=sampler.peak(ready, drained_at),
         assigned=len(surge.assignments),
@@ -841,7 +853,9 @@ def render_surge(r: SurgeResult) -> str:
     notices = ", ".join(f"{r.stored_notices.get(p, 0)} / {r.ephemeral.get(p, 0)} during the {p}" for p in phases)
     per_second = statistics.median(r.per_second) if r.per_second else math.nan
     started = len(r.started)
-    quiet = "not within the timeout" if r.quiet_after is None else f"{r.quiet_after:.1f} s after the last start"
+    quiet = ("not within the timeout" if r.quiet_after is None else
+             f"from {r.quiet_after:.1f} s after the last start")
+    samples = " ".join(f"{percent:.0f}" for percent in r.until_quiet[:20])
     return "\n".join([
         f"surge: {r.customers} customers start within {r.seconds:g} s ({r.customers / r.seconds:.0f} a second, "
         f"evenly), no agent; then {r.agents} agents (agent-capacity 1) close every chat they are given; "
@@ -853,7 +867,7 @@ def render_surge(r: SurgeResult) -> str:
         f"with a place in the queue {r.queued}, places given twice {r.repeated_places}, first events other than "
         f"joined + queued {r.bad_first_events}",
         f"server CPU during the surge {r.surge_cpu:.0f} % of one core (highest 1-s sample {r.surge_peak:.0f} %); "
-        f"under {QUIET_PERCENT:g} % {quiet}",
+        f"under {QUIET_PERCENT:g} % {quiet} (1-s samples from the last start: {samples} %)",
         f"drain: {r.assigned} of {r.customers} assigned in "
         f"{'never' if r.drain_seconds is None else f'{r.drain_seconds:.2f} s'}: {r.rate:.0f} a second overall, "
         f"p50 of per-second counts {per_second:.0f}; server CPU during the drain {r.drain_cpu:.0f} % "
