@@ -61,8 +61,9 @@ class ChatQueue:
                 await self._assign(session, self.registry.agent(chosen).participant)
                 if line.first() == session_id:
                     break  # it could not be given (and says why in the log): do not spin
-            for session_id in line.take_arrivals():
-                await self._announce(session_id)
+            arrivals = line.take_arrivals()
+        # Outside the routing lock, all at once: a surge's notices share round trips.
+        await asyncio.gather(*(self._announce(session_id) for session_id in arrivals))
 
     async def _announce(self, session_id: str) -> None:
         """The one stored ``queued`` notice of a wait: when it began and the place then."""
