@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import contextlib
 import logging
 import math
 import os
@@ -558,6 +559,8 @@ class SurgeResult:
                          + (f" ({self.not_opened} never opened a socket)" if self.not_opened else ""))
         if self.queued < len(self.started):
             found.append(f"{len(self.started) - self.queued} started customers got no place in the queue")
+        if self.bad_first_events:
+            found.append(f"{self.bad_first_events} customers' first events were not joined + queued")
         if self.assigned < self.customers:
             found.append(f"{self.customers - self.assigned} chats never assigned")
         if self.out_of_order:
@@ -791,7 +794,8 @@ async def measure_surge(target: stack.Target, args: argparse.Namespace, limits: 
         # Until the server is quiet (or the timeout), then the agents come.
         while sampler.quiet_after(last) is None and time.perf_counter() < last + args.timeout:
             sampler.changed.clear()
-            await asyncio.wait_for(sampler.changed.wait(), SAMPLE_SECONDS * 3)
+            with contextlib.suppress(TimeoutError):  # a sampler that stopped (the server gone) waits no more
+                await asyncio.wait_for(sampler.changed.wait(), SAMPLE_SECONDS * 3)
         quiet_after, until_quiet = sampler.quiet_after(last), sampler.until_quiet(last)
         after_surge = stack.usage(pid)
         logger.info("surge: %d started; the server quiet %s s after the last start; %d agents drain the queue",
