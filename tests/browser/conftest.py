@@ -78,6 +78,8 @@ class Pages:
     def _check_asset(self, label: str, response) -> None:
         if "/static/" not in response.url:
             return
+        if response.status == 304:
+            return  # a reload revalidating what the browser has cached: no body, no type
         kind = response.headers.get("content-type", "")
         if response.status != 200 or (response.url.endswith(".js") and "javascript" not in kind):
             self.errors.append(f"{label}: {response.url} answered {response.status} {kind}")
