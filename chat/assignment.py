@@ -2,6 +2,7 @@
 then the one who has waited longest; nobody beyond the capacity option."""
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -18,3 +19,36 @@ def pick_agent(agents: Iterable[AgentLoad], capacity: int) -> str | None:
     if not candidates:
         return None
     return min(candidates, key=lambda agent: (agent.open_chats, agent.ready_since)).participant_id
+
+
+class AgentPicker:
+    """``pick_agent`` in O(log n) for thousands of agents: the available agents in a
+    heap by (open chats, ready since), told of every change (``update``). Entries
+    of a key that changed since are dropped when they come to the top."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, float, str]] = []
+        self._key: dict[str, tuple[int, float]] = {}  # available agent -> its key now
+
+    def update(self, agent_id: str, open_chats: int, ready_since: float | None) -> None:
+        """``ready_since`` None: the agent is not available."""
+        if ready_since is None:
+            self._key.pop(agent_id, None)
+            return
+        key = (open_chats, ready_since)
+        if self._key.get(agent_id) != key:
+            self._key[agent_id] = key
+            heapq.heappush(self._heap, (open_chats, ready_since, agent_id))
+        if len(self._heap) > 4 * len(self._key) + 64:  # mostly stale entries: start over
+            self._heap = [(*key, agent) for agent, key in self._key.items()]
+            heapq.heapify(self._heap)
+
+    def pick(self, capacity: int) -> str | None:
+        """The agent ``pick_agent`` would choose, without taking it off."""
+        while self._heap:
+            open_chats, ready_since, agent_id = self._heap[0]
+            if self._key.get(agent_id) != (open_chats, ready_since):
+                heapq.heappop(self._heap)
+                continue
+            return agent_id if open_chats < capacity else None
+        return None

@@ -35,7 +35,25 @@ class ChatQueue:
         self.messages = messages
         self.registry = registry
         self.places = PositionNotices()
+        self.agents = assignment.AgentPicker()
         self._routing = asyncio.Lock()
+
+    def agent_changed(self, agent_id: str) -> None:
+        """An agent came, went, or said whether it is available."""
+        presence = self.registry.agent(agent_id)
+        available = presence is not None and presence.available
+        self.agents.update(agent_id, self.messages.loads[agent_id], presence.ready_since if available else None)
+
+    def _next_agent(self, capacity: int) -> Participant | None:
+        """The agent for the next waiting chat (chat.assignment's rule), if any has room."""
+        for agent_id in self.messages.loads.take_changed():
+            self.agent_changed(agent_id)
+        while (agent_id := self.agents.pick(capacity)) is not None:
+            presence = self.registry.agent(agent_id)
+            if presence is not None and presence.available:
+                return presence.participant
+            self.agent_changed(agent_id)  # gone without a word: forget it
+        return None
 
     async def route(self) -> None:
         """Give waiting chats, first in line first, to available agents while any has
@@ -46,19 +64,14 @@ class ChatQueue:
         async with self._routing:
             capacity = self.instance.settings["agent-capacity"]
             while (session_id := line.first()) is not None:
-                loads = [
-                    assignment.AgentLoad(presence.participant.id, self.messages.loads[presence.participant.id],
-                                         presence.ready_since)
-                    for presence in self.registry.available_agents()
-                ]
-                chosen = assignment.pick_agent(loads, capacity)
-                if chosen is None:
+                agent = self._next_agent(capacity)
+                if agent is None:
                     break
                 session = self.messages.sessions.get(session_id)
                 if session is None:  # not open here any more: nothing to give
                     line.leave(session_id)
                     continue
-                await self._assign(session, self.registry.agent(chosen).participant)
+                await self._assign(session, agent)
                 if line.first() == session_id:
                     break  # it could not be given (and says why in the log): do not spin
             arrivals = line.take_arrivals()

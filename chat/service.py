@@ -110,6 +110,7 @@ class ChatService:
             agent = self.registry.participant(socket)
             if agent is not None:
                 self.registry.set_available(agent.id, available)
+                self.queue.agent_changed(agent.id)
                 if available:
                     await self.queue.route()
 

@@ -89,6 +89,7 @@ class AgentLoads:
     def __init__(self) -> None:
         self._agent_of: dict[str, str] = {}  # session id -> its agent's participant id
         self._chats: Counter[str] = Counter()
+        self.changed: set[str] = set()  # agents whose count moved since the queue looked
 
     def __getitem__(self, agent_id: str) -> int:
         return self._chats[agent_id]
@@ -98,6 +99,7 @@ class AgentLoads:
         before = self._agent_of.get(session.id)
         if now == before:
             return
+        self.changed.update(agent for agent in (before, now) if agent is not None)
         if before is not None:
             self._chats[before] -= 1
             if not self._chats[before]:
@@ -107,7 +109,12 @@ class AgentLoads:
             self._chats[now] += 1
             self._agent_of[session.id] = now
 
+    def take_changed(self) -> set[str]:
+        changed, self.changed = self.changed, set()
+        return changed
+
     def clear(self) -> None:
+        self.changed.update(self._chats)
         self._agent_of.clear()
         self._chats.clear()
 

@@ -3,6 +3,7 @@ the pace of place notices against a plain list, over random operations."""
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chat.assignment import AgentLoad, AgentPicker, pick_agent
 from chat.waiting import POSITION_NOTICE_INTERVAL_S, PositionNotices, WaitingLine
 
 # join a new chat | leave: the n-th waiting one leaves (assigned or gone) | rejoin an earlier one
@@ -64,3 +65,31 @@ def test_a_chat_that_leaves_the_line_moves_everyone_behind_it():
     line.leave("b")
     assert line.changed and line.position("c") == 2
     assert line.take_arrivals() == ["a", "b", "c"] and line.take_arrivals() == []
+
+
+agent_changes = st.lists(
+    st.tuples(st.integers(min_value=0, max_value=7), st.integers(min_value=0, max_value=4),
+              st.one_of(st.none(), st.floats(min_value=0, max_value=100))),
+    max_size=100,
+)
+
+
+@given(agent_changes, st.integers(min_value=1, max_value=4))
+@settings(max_examples=300, deadline=None)
+def test_the_agent_picker_picks_as_the_rule_says(changes, capacity):
+    """AgentPicker (a heap told of changes) against pick_agent (the rule, over all)."""
+    picker, now = AgentPicker(), {}
+    for agent, open_chats, ready_since in changes:
+        name = f"agent{agent}"
+        picker.update(name, open_chats, ready_since)
+        if ready_since is None:
+            now.pop(name, None)
+        else:
+            now[name] = AgentLoad(name, open_chats, ready_since)
+        expected = pick_agent(now.values(), capacity)
+        picked = picker.pick(capacity)
+        if expected is None:
+            assert picked is None
+        else:  # equal keys may break either way
+            assert picked is not None and (now[picked].open_chats, now[picked].ready_since) == \
+                (now[expected].open_chats, now[expected].ready_since)
