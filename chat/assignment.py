@@ -3,27 +3,11 @@ then the one who has waited longest; nobody beyond the capacity option."""
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class AgentLoad:
-    participant_id: str
-    open_chats: int
-    ready_since: float
-
-
-def pick_agent(agents: Iterable[AgentLoad], capacity: int) -> str | None:
-    candidates = [agent for agent in agents if agent.open_chats < capacity]
-    if not candidates:
-        return None
-    return min(candidates, key=lambda agent: (agent.open_chats, agent.ready_since)).participant_id
 
 
 class AgentPicker:
-    """``pick_agent`` in O(log n) for thousands of agents: the available agents in a
-    heap by (open chats, ready since), told of every change (``update``). Entries
+    """The rule above in O(log n) for thousands of agents: the available agents in
+    a heap by (open chats, ready since), told of every change (``update``). Entries
     of a key that changed since are dropped when they come to the top."""
 
     def __init__(self) -> None:
@@ -44,7 +28,8 @@ class AgentPicker:
             heapq.heapify(self._heap)
 
     def pick(self, capacity: int) -> str | None:
-        """The agent ``pick_agent`` would choose, without taking it off."""
+        """The agent for the next waiting chat, without taking it off; None when no
+        available agent has fewer than ``capacity`` chats."""
         while self._heap:
             open_chats, ready_since, agent_id = self._heap[0]
             if self._key.get(agent_id) != (open_chats, ready_since):

@@ -19,8 +19,9 @@ from . import assignment
 from .frames import Out
 from .livelog import Queue
 from .messages import Messages
+from .periodic import while_serving
 from .registry import Registry
-from .session import ChatSession, Participant
+from .session import ChatError, ChatSession, Participant
 from .waiting import POSITION_NOTICE_INTERVAL_S, PositionNotices, waits
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,15 @@ class ChatQueue:
                     break  # it could not be given (and says why in the log): do not spin
             arrivals = line.take_arrivals()
         # Outside the routing lock, all at once: a surge's notices share round trips.
-        await asyncio.gather(*(self._announce(session_id) for session_id in arrivals))
+        # One that failed (Redis) is announced again on the next round (``run``).
+        failures = await asyncio.gather(*(self._announce(session_id) for session_id in arrivals),
+                                        return_exceptions=True)
+        failed = [(sid, error) for sid, error in zip(arrivals, failures, strict=True) if error is not None]
+        line.put_back_arrivals([sid for sid, _ in failed])
+        for sid, error in failed:
+            if isinstance(error, ChatError):
+                raise error  # refused: the role is going, the caller hears it
+            logger.warning("session %s: storing its queued notice failed (%r); trying again in a second", sid, error)
 
     async def _announce(self, session_id: str) -> None:
         """The one stored ``queued`` notice of a wait: when it began and the place then."""
@@ -89,17 +98,15 @@ class ChatQueue:
             self.places.told(session_id, position, time.monotonic())
 
     async def run(self) -> None:
-        """Tell waiting customers their new places, once a second, while serving."""
-        while True:
-            await asyncio.sleep(POSITION_NOTICE_INTERVAL_S)
-            if not self.instance.serving:
-                continue
-            try:
-                await self.tell_places(time.monotonic())
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("telling waiting customers their places failed")
+        """Once a second while serving: announce the arrivals a failed store left
+        unannounced, tell waiting customers their new places."""
+        await while_serving(self.instance, POSITION_NOTICE_INTERVAL_S, self._each_second,
+                            "telling waiting customers their places")
+
+    async def _each_second(self) -> None:
+        if self.messages.waiting.arrivals:
+            await self.route()
+        await self.tell_places(time.monotonic())
 
     async def tell_places(self, now: float) -> None:
         """An ephemeral frame to each waiting customer whose place moved since it was

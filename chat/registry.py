@@ -95,9 +95,6 @@ class Registry:
     def agent(self, agent_id: str) -> AgentPresence | None:
         return self._agents.get(agent_id)
 
-    def available_agents(self) -> list[AgentPresence]:
-        return [presence for presence in self._agents.values() if presence.available]
-
     # -- attach ---------------------------------------------------------------
 
     def connected(self, socket: Socket) -> None:

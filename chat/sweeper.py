@@ -3,7 +3,6 @@ never came back. Each second the sweeper looks only at the sessions whose
 deadline came (chat.deadlines), not at every open session."""
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -12,8 +11,9 @@ from ha.runtime import Instance
 from .deadlines import SWITCHOVER_FOLLOW_S, deadline_of
 from .frames import CloseReason
 from .messages import Messages
+from .periodic import while_serving
 from .queue import ChatQueue
-from .session import ChatError, Role
+from .session import Role
 
 logger = logging.getLogger(__name__)
 
@@ -32,18 +32,8 @@ class Sweeper:
 
     async def run(self) -> None:
         """Sweep every SWEEP_INTERVAL_S while the process runs, whenever this instance serves."""
-        while True:
-            await asyncio.sleep(SWEEP_INTERVAL_S)
-            if not self.instance.serving:
-                continue
-            try:
-                await self.sweep(time.time())
-            except asyncio.CancelledError:
-                raise
-            except ChatError:
-                continue  # fenced: the role is being given up
-            except Exception:
-                logger.exception("sweeping for gone participants failed")
+        await while_serving(self.instance, SWEEP_INTERVAL_S, lambda: self.sweep(time.time()),
+                            "sweeping for deadlines")
 
     async def sweep(self, now: float) -> None:
         """Close chats idle past ``session-inactivity-timeout``; take participants away

@@ -67,6 +67,10 @@ class WaitingLine:
         arrivals, self.arrivals = self.arrivals, []
         return arrivals
 
+    def put_back_arrivals(self, session_ids: list[str]) -> None:
+        """Arrivals taken but not announced (a store failed): first next time."""
+        self.arrivals[:0] = session_ids
+
     def leave(self, session_id: str) -> None:
         ticket = self._ticket_of.pop(session_id, None)
         if ticket is None:

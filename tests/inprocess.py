@@ -12,6 +12,7 @@ from typing import Any
 import redis.asyncio as redis
 
 from chat.livelog import LiveLog, OpenSet, Queue
+from chat.service import ChatService
 from chat.session import ChatSession, Participant
 from chatsite import rediskeys
 from ha import options
@@ -126,6 +127,23 @@ def with_live_log(redis_url: str, scenario: Callable[[redis.Redis, LiveLog], Awa
         await set_epoch(client_, pair, epoch)
         try:
             await scenario(client_, LiveLog(client_, pair))
+        finally:
+            await client_.aclose()
+
+    asyncio.run(run())
+
+
+def with_chat_service(redis_url: str, scenario: Callable[[ChatService], Awaitable[None]], *,
+                      epoch: int = 1, **stored: str) -> None:
+    """Run ``scenario(chats)``: a chat service on a fresh pair at ``epoch``, its
+    instance a StandInInstance with these options; the client closed after."""
+
+    async def run() -> None:
+        client_ = client(redis_url)
+        pair = new_pair()
+        await set_epoch(client_, pair, epoch)
+        try:
+            await scenario(ChatService(StandInInstance(client_, pair, epoch, **stored)))
         finally:
             await client_.aclose()
 

@@ -43,9 +43,11 @@ def test_a_thread_blocked_in_a_call_is_not_seen_working():
     life = LoopLife(start)
     thread, stop = watched_thread(life, lambda stop: stop.wait())
     try:
-        seen = life.look(time.monotonic())  # from here on the thread only waits
-        time.sleep(0.3)  # time passing is what is measured: the thread spends none of it on the CPU
-        assert life.look(time.monotonic()) == seen
+        looked = time.monotonic()
+        seen = life.look(looked)  # from here on the thread only waits
+        # A look "ten seconds later" (look takes the time it is told): the thread
+        # spent none of them on the CPU.
+        assert life.look(looked + 10) == seen
     finally:
         stop.set()
         thread.join(5)

@@ -8,12 +8,13 @@ import time
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from chat.service import ChatService
 from chat.session import ChatError, Participant, Status
 from chat.waiting import waits
 
-from .inprocess import FakeSocket, StandInInstance, client, new_pair, set_epoch
+from .inprocess import FakeSocket, StandInInstance, set_epoch, with_chat_service
 
 CAPACITY = 2
 AGENTS = 3
@@ -71,46 +72,40 @@ class Center:
 
 
 def run_rounds(redis_url: str, drawn: list[list[tuple[str, int]]], assigned: list[int]) -> None:
-    async def scenario() -> None:
-        redis, pair = client(redis_url), new_pair()
-        await set_epoch(redis, pair, 1)
-        chats = ChatService(StandInInstance(redis, pair, epoch=1, **{"agent-capacity": str(CAPACITY)}))
+    async def scenario(chats: ChatService) -> None:
         center = Center(chats)
         messages = chats.messages
-        try:
-            for ops in drawn:
-                before = list(messages.waiting)
-                await asyncio.gather(*(center.do(op, n) for op, n in ops))
-                line = list(messages.waiting)
-                # One order, in memory and in Redis, holding exactly the chats that wait.
-                assert line == await messages.log.queue()
-                assert set(line) == {sid for sid, s in chats.sessions.items() if waits(s)}
-                # First come, first served: no chat given an agent while one ahead of it still waits.
-                given_one = [sid for sid in before if chats.sessions.get(sid) is not None
-                             and chats.sessions[sid].status is Status.ACTIVE]
-                still = [sid for sid in before if sid in messages.waiting]
-                assert not given_one or not still or before.index(given_one[-1]) < before.index(still[0])
-                # No agent over capacity, and none with room while a chat waits.
-                for _, agent in center.agents:
-                    have = sum(1 for s in chats.sessions.values() if s.agent and s.agent.id == agent.id)
-                    assert messages.loads[agent.id] == have <= CAPACITY
-                    presence = chats.registry.agent(agent.id)
-                    if line and presence is not None and presence.available:
-                        assert have == CAPACITY, "an available agent with room while a chat waits"
-            assigned.append(sum(len(socket.got(type="assigned")) for socket, _ in center.agents))
-            # Every waiting customer, told its place, has it exactly.
-            await chats.queue.tell_places(time.monotonic() + 60)
-            for socket in center.customers:
-                [session_id] = chats.registry.sessions(socket) or [None]
-                if session_id is None or session_id not in messages.waiting:
-                    continue
-                places = socket.got(type="notice", notice="queued")
-                assert places[-1]["position"] == messages.waiting.position(session_id)
-                assert [p for p in places if "seq" in p][:1], "the wait's one stored queued notice"
-        finally:
-            await redis.aclose()
+        for ops in drawn:
+            before = list(messages.waiting)
+            await asyncio.gather(*(center.do(op, n) for op, n in ops))
+            line = list(messages.waiting)
+            # One order, in memory and in Redis, holding exactly the chats that wait.
+            assert line == await messages.log.queue()
+            assert set(line) == {sid for sid, s in chats.sessions.items() if waits(s)}
+            # First come, first served: no chat given an agent while one ahead of it still waits.
+            given_one = [sid for sid in before if chats.sessions.get(sid) is not None
+                         and chats.sessions[sid].status is Status.ACTIVE]
+            still = [sid for sid in before if sid in messages.waiting]
+            assert not given_one or not still or before.index(given_one[-1]) < before.index(still[0])
+            # No agent over capacity, and none with room while a chat waits.
+            for _, agent in center.agents:
+                have = sum(1 for s in chats.sessions.values() if s.agent and s.agent.id == agent.id)
+                assert messages.loads[agent.id] == have <= CAPACITY
+                presence = chats.registry.agent(agent.id)
+                if line and presence is not None and presence.available:
+                    assert have == CAPACITY, "an available agent with room while a chat waits"
+        assigned.append(sum(len(socket.got(type="assigned")) for socket, _ in center.agents))
+        # Every waiting customer, told its place, has it exactly.
+        await chats.queue.tell_places(time.monotonic() + 60)
+        for socket in center.customers:
+            [session_id] = chats.registry.sessions(socket) or [None]
+            if session_id is None or session_id not in messages.waiting:
+                continue
+            places = socket.got(type="notice", notice="queued")
+            assert places[-1]["position"] == messages.waiting.position(session_id)
+            assert [p for p in places if "seq" in p][:1], "the wait's one stored queued notice"
 
-    asyncio.run(scenario())
+    with_chat_service(redis_url, scenario, **{"agent-capacity": str(CAPACITY)})
 
 
 @given(rounds)
@@ -127,10 +122,7 @@ def test_the_interleavings_above_gave_chats_to_agents():
 
 
 def test_a_waiting_customer_who_resumes_gets_its_current_place(redis_url):
-    async def scenario() -> None:
-        redis, pair = client(redis_url), new_pair()
-        await set_epoch(redis, pair, 1)
-        chats = ChatService(StandInInstance(redis, pair, epoch=1))
+    async def scenario(chats: ChatService) -> None:
         sockets = [FakeSocket() for _ in range(3)]
         for number, socket in enumerate(sockets):
             chats.connected(socket)
@@ -142,16 +134,13 @@ def test_a_waiting_customer_who_resumes_gets_its_current_place(redis_url):
         await chats.resume(again, started["session_id"], started["token"], 0)
         [place] = [f for f in again.got(type="notice", notice="queued") if "seq" not in f]
         assert place["position"] == 2
-        await redis.aclose()
 
-    asyncio.run(scenario())
+    with_chat_service(redis_url, scenario)
 
 
 def test_a_takeover_restores_the_waiting_line_in_order_and_the_next_agent_takes_the_first(redis_url):
-    async def scenario() -> None:
-        redis, pair = client(redis_url), new_pair()
-        await set_epoch(redis, pair, 1)
-        old = ChatService(StandInInstance(redis, pair, epoch=1))
+    async def scenario(old: ChatService) -> None:
+        redis, pair = old.instance.redis, old.instance.pair
         for number in range(6):
             socket = FakeSocket()
             old.connected(socket)
@@ -169,7 +158,35 @@ def test_a_takeover_restores_the_waiting_line_in_order_and_the_next_agent_takes_
         await new.agent_connected(agent_socket, agent)
         await new.ready(agent_socket, True)
         assert agent_socket.got(type="assigned")[0]["session_id"] == line[0]
+        [joined] = agent_socket.got(type="joined", role="agent")
+        assert isinstance(joined["waited_s"], int) and joined["waited_s"] >= 0  # what the transcript keeps
         assert list(new.messages.waiting) == line[1:]
-        await redis.aclose()
 
-    asyncio.run(scenario())
+    with_chat_service(redis_url, scenario)
+
+
+def test_a_queued_notice_that_redis_failed_to_store_is_stored_on_the_next_round(redis_url):
+    """Redis fails the store of a wait's queued notice: the start still stands (its
+    socket stays), nothing half-stored is left, and the next round stores it."""
+    async def scenario(chats: ChatService) -> None:
+        log, real_append, failures = chats.messages.log, chats.messages.log.append, []
+
+        async def failing_once(epoch, event, **options):
+            if event.get("notice") == "queued" and not failures:
+                failures.append(event)
+                raise RedisConnectionError("Redis went away mid-frame")
+            return await real_append(epoch, event, **options)
+
+        log.append = failing_once
+        carol = FakeSocket()
+        chats.connected(carol)
+        await chats.start(carol, "Carol", "")
+        session_id = carol.got(type="started")[0]["session_id"]
+        assert failures and carol.closed is None
+        assert [e["type"] for e in await log.events_after(session_id, 0)] == ["joined"]
+
+        await chats.queue.route()  # the next round (chat.queue's once-a-second loop)
+        [notice] = carol.got(type="notice", notice="queued")
+        assert (notice["seq"], notice["position"]) == (2, 1)
+
+    with_chat_service(redis_url, scenario)

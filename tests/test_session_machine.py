@@ -1,7 +1,7 @@
 """The chat session state machine, without Redis: commands check, apply folds."""
 import pytest
 
-from chat.assignment import AgentLoad, pick_agent
+from chat.assignment import AgentPicker
 from chat.session import ChatError, ChatSession, Participant, Status
 
 
@@ -95,6 +95,10 @@ def test_a_session_is_idle_only_past_the_timeout_and_never_with_zero(session):
 
 
 def test_the_agent_with_fewest_chats_then_longest_ready_is_picked():
-    agents = [AgentLoad("a", 2, 1.0), AgentLoad("b", 1, 5.0), AgentLoad("c", 1, 3.0)]
-    assert pick_agent(agents, capacity=3) == "c"
-    assert pick_agent([AgentLoad("a", 3, 1.0)], capacity=3) is None
+    picker = AgentPicker()
+    for agent, open_chats, ready_since in (("a", 2, 1.0), ("b", 1, 5.0), ("c", 1, 3.0)):
+        picker.update(agent, open_chats, ready_since)
+    assert picker.pick(capacity=3) == "c"
+    full = AgentPicker()
+    full.update("a", 3, 1.0)
+    assert full.pick(capacity=3) is None

@@ -61,8 +61,11 @@ def _raise_file_limit() -> int:
     process's soft limit to the hard one (which only root or the service manager
     raises: LimitNOFILE=, ulimit -Hn; see docs/operations.md); the limit now."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if soft < hard and hard != resource.RLIM_INFINITY:  # the kernel refuses an infinite file limit
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as error:
+            logger.warning("could not raise the open-file limit from %s to %s: %s", soft, hard, error)
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
