@@ -29,7 +29,7 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -72,33 +72,37 @@ def _ignore(frame: dict[str, Any], at: float) -> None:
 class Peer:
     """One websocket and its reader task; each frame goes to ``handler`` with its arrival time."""
 
-    def __init__(self, ws: ClientConnection) -> None:
+    def __init__(self, ws: ClientConnection, attempts: int = 1) -> None:
         self.ws = ws
+        self.attempts = attempts  # handshakes it took to open
         self.handler: Handler = _ignore
         self.closed = False
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def open(cls, url: str, cookie: tuple[str, str] | None = None) -> Peer:
-        """A socket to ``url``. A handshake that fails or times out is tried again
-        (OPEN_ATTEMPTS in all): opening is set-up, not measured."""
+    async def open(cls, url: str, cookie: tuple[str, str] | None = None, *, source: str | None = None) -> Peer:
+        """A socket to ``url``, from the local address ``source`` (None: the kernel's
+        choice). A handshake that fails or times out is tried again (OPEN_ATTEMPTS
+        in all): opening is set-up, not measured."""
         origin = url.replace("ws://", "http://", 1).split("/ws/", 1)[0]
         headers = {"Cookie": f"{cookie[0]}={cookie[1]}"} if cookie else None
+        local = {"local_addr": (source, 0)} if source is not None else {}
         attempt = 1
         while True:
             try:
                 ws = await connect(
                     url, origin=origin, additional_headers=headers, compression=None,
-                    ping_interval=None, open_timeout=OPEN_TIMEOUT_SECONDS, max_queue=None,
+                    ping_interval=None, open_timeout=OPEN_TIMEOUT_SECONDS, max_queue=None, **local,
                 )
             except (OSError, TimeoutError, InvalidHandshake) as error:
                 if attempt >= OPEN_ATTEMPTS:
                     raise
-                logger.warning("opening %s failed (attempt %d: %r); trying again", url, attempt, error)
+                logger.warning("opening %s from %s failed (attempt %d: %r); trying again", url,
+                               source or "127.0.0.1", attempt, error)
                 attempt += 1
                 await asyncio.sleep(OPEN_RETRY_PAUSE_SECONDS)
             else:
-                return cls(ws)
+                return cls(ws, attempt)
 
     async def send(self, frame: dict[str, Any]) -> None:
         await self.ws.send(json.dumps(frame))
@@ -141,7 +145,7 @@ class ChatPath(Protocol):
     async def end(self, chats: Chats) -> None: ...
 
 
-async def _bounded(calls: Iterable[Callable[[], Awaitable[Peer]]]) -> list[Peer]:
+async def open_bounded(calls: Iterable[Callable[[], Awaitable[Peer]]]) -> list[Peer]:
     """Run the openings at most OPEN_CONCURRENCY at a time, in order."""
     gate = asyncio.Semaphore(OPEN_CONCURRENCY)
 
@@ -164,9 +168,12 @@ class Ours:
     def __init__(self, target: Target) -> None:
         self.target = target
 
-    async def open(self, chats: int, timeout: float) -> Chats:
+    async def open(self, chats: int, timeout: float, *, sources: Sequence[str | None] = (None,),
+                   on_error: Callable[[dict[str, Any], str], None] | None = None) -> Chats:
         """Open the chats and return once every one is assigned and every customer's
-        socket has finished its ``start`` (the server routes chats inside that call)."""
+        socket has finished its ``start`` (the server routes chats inside that call).
+        The sockets go from the local addresses ``sources`` in turn; ``on_error``
+        hears each error frame and whose socket got it."""
         assigned: set[str] = set()
         typed: set[str] = set()
         all_assigned = asyncio.Event()
@@ -182,22 +189,33 @@ class Ours:
                 typed.add(frame["session_id"])
                 if len(typed) >= chats:
                     all_settled.set()
+            elif kind == "error" and on_error is not None:
+                on_error(frame, "agent")
+
+        def on_customer(frame: dict[str, Any], at: float) -> None:
+            if frame.get("type") == "error" and on_error is not None:
+                on_error(frame, "customer")
+
+        def source(n: int) -> str | None:
+            return sources[n % len(sources)]
 
         cookies = self.target.agent_cookies
-        agents = await _bounded(
-            lambda cookie=cookie: Peer.open(f"{self.target.ws}/ws/agent/", (self.target.cookie_name, cookie))
-            for cookie in cookies
+        agents = await open_bounded(
+            lambda n=n, cookie=cookie: Peer.open(f"{self.target.ws}/ws/agent/", (self.target.cookie_name, cookie),
+                                                 source=source(n))
+            for n, cookie in enumerate(cookies)
         )
         for agent in agents:
             agent.handler = on_agent
         await asyncio.gather(*(agent.send({"type": "ready"}) for agent in agents))
 
         async def customer(n: int) -> Peer:
-            peer = await Peer.open(f"{self.target.ws}/ws/chat/")
+            peer = await Peer.open(f"{self.target.ws}/ws/chat/", source=source(chats + n))
+            peer.handler = on_customer
             await peer.send({"type": "start", "nickname": f"Customer {n}", "subject": self.target.run_id})
             return peer
 
-        customers = await _bounded(lambda n=n: customer(n) for n in range(chats))
+        customers = await open_bounded(lambda n=n: customer(n) for n in range(chats))
         try:
             async with asyncio.timeout(timeout):
                 await all_assigned.wait()
@@ -234,8 +252,8 @@ class Baseline:
 
         try:
             async with asyncio.timeout(timeout):
-                customers = await _bounded(lambda n=n: Peer.open(url(n)) for n in range(chats))
-                agents = await _bounded(lambda n=n: Peer.open(url(n)) for n in range(chats))
+                customers = await open_bounded(lambda n=n: Peer.open(url(n)) for n in range(chats))
+                agents = await open_bounded(lambda n=n: Peer.open(url(n)) for n in range(chats))
         except TimeoutError:
             raise RuntimeError(f"could not open {chats} baseline chats within {timeout} s") from None
         return Chats(customers, agents)

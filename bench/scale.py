@@ -35,24 +35,20 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from . import stack
 from .clients import (
-    OPEN_ATTEMPTS,
-    OPEN_CONCURRENCY,
-    OPEN_RETRY_PAUSE_SECONDS,
-    OPEN_TIMEOUT_SECONDS,
     Chats,
     Ours,
     Peer,
     close_all,
+    open_bounded,
 )
 from .report import percentile_ms
 
@@ -119,41 +115,6 @@ def sources(sockets: int) -> list[str | None]:
     127.0.0.1, the kernel's choice of address and port (no bind)."""
     count = max(math.ceil(sockets / SOCKETS_PER_SOURCE), 1)
     return [None, *(f"127.0.0.{n}" for n in range(2, count + 1))]
-
-
-async def open_peer(url: str, source: str | None, cookie: tuple[str, str] | None = None) -> tuple[Peer, int]:
-    """As clients.Peer.open (a handshake tried OPEN_ATTEMPTS times), from the local
-    address ``source``; the peer and the attempts it took."""
-    origin = url.replace("ws://", "http://", 1).split("/ws/", 1)[0]
-    headers = {"Cookie": f"{cookie[0]}={cookie[1]}"} if cookie else None
-    local = {"local_addr": (source, 0)} if source is not None else {}
-    attempt = 1
-    while True:
-        try:
-            ws = await connect(
-                url, origin=origin, additional_headers=headers, compression=None,
-                ping_interval=None, open_timeout=OPEN_TIMEOUT_SECONDS, max_queue=None, **local,
-            )
-        except (OSError, TimeoutError, InvalidHandshake) as error:
-            if attempt >= OPEN_ATTEMPTS:
-                raise
-            logger.warning("opening %s from %s failed (attempt %d: %r); trying again", url,
-                           source or "127.0.0.1", attempt, error)
-            attempt += 1
-            await asyncio.sleep(OPEN_RETRY_PAUSE_SECONDS)
-        else:
-            return Peer(ws), attempt
-
-
-async def _bounded(calls: Iterable[Callable[[], Awaitable[Peer]]]) -> list[Peer]:
-    """The openings, at most OPEN_CONCURRENCY at a time (clients' rule for set-up)."""
-    gate = asyncio.Semaphore(OPEN_CONCURRENCY)
-
-    async def one(call: Callable[[], Awaitable[Peer]]) -> Peer:
-        async with gate:
-            return await call()
-
-    return list(await asyncio.gather(*(one(call) for call in calls)))
 
 
 @dataclass
@@ -298,53 +259,7 @@ class IdleResult:
 async def open_chats(target: stack.Target, chats: int, timeout: float, errors: Errors) -> Chats:
     """clients.Ours.open with the sockets spread over ``sources``: every chat assigned
     and every customer's ``start`` finished (a typing notice reached its agent)."""
-    spread = sources(2 * chats)
-    assigned: set[str] = set()
-    typed: set[str] = set()
-    all_assigned, all_settled = asyncio.Event(), asyncio.Event()
-
-    def on_agent(frame: dict[str, Any], at: float) -> None:
-        kind = frame.get("type")
-        if kind == "assigned":
-            assigned.add(frame["session_id"])
-            if len(assigned) >= chats:
-                all_assigned.set()
-        elif kind == "typing":
-            typed.add(frame["session_id"])
-            if len(typed) >= chats:
-                all_settled.set()
-        elif kind == "error":
-            errors.note(frame, "agent")
-
-    def on_customer(frame: dict[str, Any], at: float) -> None:
-        if frame.get("type") == "error":
-            errors.note(frame, "customer")
-
-    async def agent(n: int, cookie: str) -> Peer:
-        peer, _ = await open_peer(f"{target.ws}/ws/agent/", spread[n % len(spread)], (target.cookie_name, cookie))
-        peer.handler = on_agent
-        return peer
-
-    async def customer(n: int) -> Peer:
-        peer, _ = await open_peer(f"{target.ws}/ws/chat/", spread[(chats + n) % len(spread)])
-        peer.handler = on_customer
-        await peer.send({"type": "start", "nickname": f"Customer {n}", "subject": target.run_id})
-        return peer
-
-    agents = await _bounded(lambda n=n, cookie=cookie: agent(n, cookie) for n, cookie in
-                            enumerate(target.agent_cookies))
-    await asyncio.gather(*(peer.send({"type": "ready"}) for peer in agents))
-    customers = await _bounded(lambda n=n: customer(n) for n in range(chats))
-    try:
-        async with asyncio.timeout(timeout):
-            await all_assigned.wait()
-            await asyncio.gather(*(c.send({"type": "typing", "state": False}) for c in customers))
-            await all_settled.wait()
-    except TimeoutError:
-        await close_all([*customers, *agents])
-        raise RuntimeError(f"within {timeout} s, {len(assigned)} of {chats} chats were assigned "
-                           f"and {len(typed)} settled") from None
-    return Chats(customers, agents)
+    return await Ours(target).open(chats, timeout, sources=sources(2 * chats), on_error=errors.note)
 
 
 async def one_message_each(chats: Chats, timeout: float, errors: Errors) -> tuple[int, int, list[float]]:
@@ -625,7 +540,8 @@ class Surge:
     async def _customer(self, w: Waiting) -> None:
         await asyncio.sleep(max(w.scheduled - time.perf_counter(), 0))
         try:
-            w.peer, w.attempts = await open_peer(f"{self.target.ws}/ws/chat/", self.spread[w.n % len(self.spread)])
+            w.peer = await Peer.open(f"{self.target.ws}/ws/chat/", source=self.spread[w.n % len(self.spread)])
+            w.attempts = w.peer.attempts
         except (OSError, TimeoutError, InvalidHandshake) as error:
             self.not_opened += 1
             logger.warning("surge: customer %d could not open its socket: %r", w.n, error)
@@ -685,11 +601,11 @@ class Surge:
 
         async def agent(n: int, cookie: str) -> Peer:
             source = self.spread[(self.customers + n) % len(self.spread)]
-            peer, _ = await open_peer(f"{self.target.ws}/ws/agent/", source, (self.target.cookie_name, cookie))
+            peer = await Peer.open(f"{self.target.ws}/ws/agent/", (self.target.cookie_name, cookie), source=source)
             peer.handler = lambda frame, at: self._on_agent(peer, n, frame, at)
             return peer
 
-        self.agents = await _bounded(lambda n=n, cookie=cookie: agent(n, cookie)
+        self.agents = await open_bounded(lambda n=n, cookie=cookie: agent(n, cookie)
                                      for n, cookie in enumerate(self.target.agent_cookies))
 
     def _on_agent(self, peer: Peer, n: int, frame: dict[str, Any], at: float) -> None:
