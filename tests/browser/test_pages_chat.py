@@ -109,3 +109,24 @@ def test_a_waiting_customer_sees_its_place_in_the_queue_and_can_leave(server, pa
     dave.click("#new-chat")
     expect(dave.locator("#start")).to_be_visible()
     assert dave.evaluate("sessionStorage.getItem('chat.customer')") is None
+
+
+def test_a_waiting_customer_sees_its_place_move_up_and_go_when_an_agent_takes_the_chat(server, pages, login_agent):
+    """Carol and Dave wait; Dave is second. Carol leaves: Dave's page says he is first
+    (an ephemeral frame, no event in his transcript). Alice takes his chat: the place goes."""
+    carol = pages.open("carol", f"{server.http}/")
+    start_chat(carol, "Carol", "first")
+    expect(carol.locator("#place")).to_have_text("You are number 1 in the queue")
+    dave = pages.open("dave", f"{server.http}/")
+    start_chat(dave, "Dave", "second")
+    expect(dave.locator("#place")).to_have_text("You are number 2 in the queue")
+
+    carol.click("#leave")
+    expect(dave.locator("#place")).to_have_text("You are number 1 in the queue")
+    expect(dave.locator("#transcript li[data-notice=queued]")).to_have_count(1)  # the wait's one stored notice
+    pages.screenshot(dave, "first-in-line")
+
+    desk = login_agent(pages, server.http, "alice")
+    desk.check("#available")
+    expect(dave.locator("#transcript li[data-type=joined]").filter(has_text="Alice joined")).to_have_count(1)
+    expect(dave.locator("#place")).to_be_hidden()
