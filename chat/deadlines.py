@@ -26,8 +26,10 @@ class Deadlines:
         return len(self._next)
 
     def schedule(self, session_id: str, when: float | None) -> None:
-        """``session_id`` needs a look at ``when`` (None: no deadline now)."""
+        """``session_id`` needs a look at ``when``; None: no deadline now (a closed
+        session), and its entry in the heap is ignored when it comes up."""
         if when is None:
+            self._next.pop(session_id, None)
             return
         if when < self._next.get(session_id, math.inf):
             self._next[session_id] = when

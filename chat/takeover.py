@@ -80,7 +80,7 @@ class RoleChanges:
         queue's order.
         """
         started = time.monotonic()
-        self.messages.sessions = {}
+        self.messages.replace([], [])
         restore = not takeover or self.instance.settings["session-restoration-mode"] == "simple"
         log = self.messages.log
         open_ids = sorted(await log.open_sessions())

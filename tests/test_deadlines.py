@@ -20,3 +20,12 @@ def test_a_deadline_moved_earlier_counts_and_the_old_one_is_ignored():
     deadlines.schedule("a", 5)
     assert deadlines.due(5) == ["a"]
     assert deadlines.due(60) == []  # the stale entry at 50
+
+
+def test_a_session_with_no_deadline_any_more_is_never_due():
+    """Closed: its entry in the heap is passed over when its time comes."""
+    deadlines = Deadlines()
+    deadlines.schedule("a", 10)
+    deadlines.schedule("a", None)
+    assert len(deadlines) == 0
+    assert deadlines.due(60) == []
