@@ -65,8 +65,16 @@ class ErrorCode(StrEnum):
     SESSION_CLOSED = "session-closed"
     ALREADY_STARTED = "already-started"
     NOT_PRIMARY = "not-primary"
+    BAD_TEXT = "bad-text"  # not valid Unicode, or a control character
+    OUT_OF_RANGE = "out-of-range"
+    RATE_LIMITED = "rate-limited"  # the error names the limit (chat.limits)
+    BUSY = "busy"  # the queue is full: no new chat now
+    TOO_MANY_SOCKETS = "too-many-sockets"  # from one client address
+    UNAVAILABLE = "unavailable"  # the store did not answer: nothing was done, send again
 
 
 # Websocket close codes (4000-4999 are the application's).
 CLOSE_NOT_PRIMARY = 4010
 CLOSE_FORBIDDEN = 4003
+CLOSE_INTERNAL_ERROR = 1011  # RFC 6455: an error the server did not expect
+CLOSE_POLICY_VIOLATION = 1008  # RFC 6455: a flood, or too many sockets from one address

@@ -43,10 +43,10 @@ def _choice(*values: str) -> Callable[[str], str]:
     return parse
 
 
-def _integer(minimum: int) -> Callable[[str], int]:
+def _integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     def parse(raw: str) -> int:
         value = int(raw)
-        if value < minimum:
+        if value < minimum or (maximum is not None and value > maximum):
             raise ValueError(raw)
         return value
 
@@ -100,8 +100,46 @@ OPTIONS: dict[str, Option] = {
         ),
         # The project's own.
         Option(
-            "max-message-length", "4096", "an integer >= 1",
-            "The longest message text a participant may send, in characters.",
+            "max-message-length", "4096", "an integer from 1 to 16384",
+            "The longest message text a participant may send, in characters (the frame "
+            "size limit, 128 KiB, leaves room for 16384).",
+            _integer(1, 16384),
+        ),
+        # What one socket and one client address may ask (chat.limits).
+        Option(
+            "socket-messages-per-10s", "20", "an integer >= 1",
+            "Messages one socket may send in 10 seconds (a burst of this many, then evenly); "
+            "past it a message is refused with the error rate-limited.",
+            _integer(1),
+        ),
+        Option(
+            "socket-typing-per-10s", "20", "an integer >= 1",
+            "Typing notices one socket may send in 10 seconds; past it they are dropped "
+            "with the error rate-limited, not relayed.",
+            _integer(1),
+        ),
+        Option(
+            "socket-frames-per-10s", "200", "an integer >= 10",
+            "Frames of any kind one socket may send in 10 seconds; past it the socket is a "
+            "flood and is closed (1008) as on a disconnect.",
+            _integer(10),
+        ),
+        Option(
+            "address-sockets", "100", "an integer >= 1",
+            "Sockets one client address may hold open at once (addresses in "
+            "CHAT_TRUSTED_ADDRESSES are not counted); past it: too-many-sockets, then closed.",
+            _integer(1),
+        ),
+        Option(
+            "address-new-chats-per-minute", "30", "an integer >= 1",
+            "Chats one client address may start in a minute (a burst of this many, then "
+            "evenly); past it a start is refused with the error rate-limited.",
+            _integer(1),
+        ),
+        Option(
+            "queue-max-waiting", "10000", "an integer >= 1",
+            "How many chats may wait for an agent at once; past it a start is refused "
+            "with the error busy.",
             _integer(1),
         ),
         Option(

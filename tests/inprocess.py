@@ -45,6 +45,9 @@ class StandInInstance:
     def primary_hint(self) -> str | None:
         return None
 
+    async def until_serving(self, arrived: float, hold_s: float) -> bool:
+        return self.serving
+
     async def write_refused(self, pair_epoch: int) -> None:
         self.fenced_at.append(pair_epoch)
 
