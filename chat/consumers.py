@@ -14,6 +14,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from ha.runtime import current
 
 from .frames import CLOSE_FORBIDDEN, CLOSE_NOT_PRIMARY, ErrorCode, In, Out
+from .identity import login_of
 from .service import ChatService, service
 from .session import ChatError, Participant
 
@@ -190,11 +191,18 @@ class AgentConsumer(ChatConsumer):
         In.CLOSE: "on_close",
     }
 
+    # The login (chat.identity.login_of) this socket came in with: chat.logouts
+    # closes the socket when that login logs out.
+    login: str | None = None
+
     async def connect(self) -> None:
+        # scope["user"] is chat.identity's KnownUser for a login, which says whether
+        # it is an agent (chat.agents); AnonymousUser otherwise.
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated or not user.is_active:
+        if user is None or not user.is_authenticated or not user.is_active or not getattr(user, "is_agent", False):
             await self.close(code=CLOSE_FORBIDDEN)  # before accept: the handshake gets 403
             return
+        self.login = login_of(self.scope)
         await super().connect()
 
     async def joined(self) -> None:

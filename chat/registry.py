@@ -95,6 +95,13 @@ class Registry:
     def agent(self, agent_id: str) -> AgentPresence | None:
         return self._agents.get(agent_id)
 
+    def sockets_of_login(self, login: str) -> list[Socket]:
+        """The agent sockets that came in with ``login`` (their ``login`` attribute,
+        chat.identity.login_of), to close when it logs out (chat.logouts). A walk
+        over the agents present: a logout is rare, a socket's way in is not."""
+        return [socket for presence in self._agents.values() for socket in presence.sockets
+                if getattr(socket, "login", None) == login]
+
     # -- attach ---------------------------------------------------------------
 
     def connected(self, socket: Socket) -> None:

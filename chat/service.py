@@ -11,6 +11,7 @@ Each part has one job and owns its state:
 - chat.sweeper: idle chats and participants who never came back.
 - chat.takeover: role changes (ha.runtime's listener): restore on takeover,
   drain on switchover, stop serving.
+- chat.logouts: closes the agent sockets of a login that logged out.
 
 What follows says, for each call of a socket, which parts it takes.
 """
@@ -26,6 +27,7 @@ from ha.runtime import Instance
 
 from .frames import CloseReason, Notice
 from .livelog import LiveLog
+from .logouts import Logouts
 from .messages import Messages, StoredHook
 from .queue import ChatQueue
 from .registry import Attachment, Registry, Socket
@@ -45,6 +47,7 @@ class ChatService:
         self.sweeper = Sweeper(instance, self.messages, self.queue)
         self.role_changes = RoleChanges(instance, self.messages, self.registry)
         instance.listener = self.role_changes
+        self.logouts = Logouts(instance, self.registry)
 
     @property
     def sessions(self) -> dict[str, ChatSession]:
@@ -58,8 +61,8 @@ class ChatService:
 
     async def run(self) -> None:
         """Background work of a serving instance: deadlines (chat.sweeper), places in
-        the queue (chat.queue)."""
-        await asyncio.gather(self.sweeper.run(), self.queue.run())
+        the queue (chat.queue); logouts that close agent sockets (chat.logouts)."""
+        await asyncio.gather(self.sweeper.run(), self.queue.run(), self.logouts.run())
 
     # -- sockets --------------------------------------------------------------
 

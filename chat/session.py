@@ -55,7 +55,10 @@ class Participant:
 
     @classmethod
     def agent(cls, user_pk: int, nickname: str) -> Participant:
-        return cls(f"agent-{user_pk}", Role.AGENT, nickname)
+        """The agent as customers see it: an opaque id (chat.agents), never ``agent-<pk>``."""
+        from .agents import public_id  # an HMAC under SECRET_KEY: no I/O
+
+        return cls(public_id(user_pk), Role.AGENT, nickname)
 
     def as_dict(self) -> dict[str, str]:
         return {"id": self.id, "role": str(self.role), "nickname": self.nickname}

@@ -1,6 +1,14 @@
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+
+from .agents import display_name, is_agent
+from .login_throttle import THROTTLED, ThrottledAuthenticationForm
+
+# HTTP "Too Many Requests": what a throttled login answers (chat.login_throttle).
+TOO_MANY_REQUESTS = 429
 
 
 def customer_page(request: HttpRequest) -> HttpResponse:
@@ -10,4 +18,23 @@ def customer_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def agent_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "chat/agent.html")
+    """The agent desktop, for agents only (chat.agents): any other login gets 403,
+    as its socket would be refused."""
+    user = request.user
+    if not is_agent(user):
+        return render(request, "registration/not_agent.html", status=403)
+    return render(request, "chat/agent.html", {"display_name": display_name(user.pk, user.get_full_name())})
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login page with failed logins throttled: a refused try answers 429
+    with the form and a message that says how long to wait."""
+
+    form_class = ThrottledAuthenticationForm
+
+    def form_invalid(self, form: ThrottledAuthenticationForm) -> HttpResponse:
+        response = super().form_invalid(form)
+        if form.has_error(NON_FIELD_ERRORS, THROTTLED):
+            response.status_code = TOO_MANY_REQUESTS
+            response["Retry-After"] = str(form.retry_after_s)
+        return response

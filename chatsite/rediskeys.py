@@ -84,3 +84,15 @@ def user_of_session(session_key_hash: str) -> str:
 def sessions_of_user(user_pk: int) -> str:
     """Set of the user_of_session keys made for a user, to forget them together."""
     return _key("auth", "user", str(user_pk))
+
+
+def logouts() -> str:
+    """Pub/sub channel: the hash of each Django session that logged out, so that the
+    serving instance closes the agent sockets of that login (chat.logouts)."""
+    return _key("auth", "logouts")
+
+
+def login_failures(kind: str, value_hash: str) -> str:
+    """Failed logins of one username or client address (``kind``), counted within the
+    throttle's window; expires with it (chat.login_throttle)."""
+    return _key("auth", "login-failures", kind, value_hash)

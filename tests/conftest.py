@@ -21,6 +21,8 @@ from ha.models import Application, Option
 from .harness import ARTIFACTS, ROOT, Client, ServerProcess, WorkerProcess, child_env, free_port
 
 REDIS_PREFIX = f"test-{uuid.uuid4().hex[:8]}"
+# Agents' password: one the password validators take (createagent refuses a weak one).
+AGENT_PASSWORD = "on-call-desk-7319"
 
 
 @pytest.fixture(scope="session")
@@ -119,9 +121,9 @@ def agent_cookie(transactional_db) -> Callable[[str], str]:
     """Log an agent in (made with createagent) and give its session cookie."""
 
     def login(username: str) -> str:
-        call_command("createagent", username, password="secret", name=username.title())
+        call_command("createagent", username, password=AGENT_PASSWORD, name=username.title())
         http = HttpClient()
-        assert http.login(username=username, password="secret")
+        assert http.login(username=username, password=AGENT_PASSWORD)
         return http.cookies["sessionid"].value
 
     return login

@@ -8,13 +8,16 @@ from django.core.management import call_command
 from django.test import Client as HttpClient
 from websockets.exceptions import InvalidStatus
 
+from chat.agents import public_id
+
+from .conftest import AGENT_PASSWORD
 from .harness import Client
 
 
 def login(username: str) -> HttpClient:
-    call_command("createagent", username, password="secret", name=username.title())
+    call_command("createagent", username, password=AGENT_PASSWORD, name=username.title())
     http = HttpClient()
-    assert http.login(username=username, password="secret")
+    assert http.login(username=username, password=AGENT_PASSWORD)
     return http
 
 
@@ -36,7 +39,7 @@ def test_a_second_socket_of_a_login_is_the_same_agent(server, transactional_db):
     carol = Client.open(f"{server.ws}/ws/chat/")
     carol.send(type="start", nickname="Carol")
     assigned = [socket.until(type="assigned") for socket in (first, second)]
-    assert {frame["participant_id"] for frame in assigned} == {"agent-" + str(get_user_model().objects.get(
+    assert {frame["participant_id"] for frame in assigned} == {public_id(get_user_model().objects.get(
         username="alice").pk)}
 
 

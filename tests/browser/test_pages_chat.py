@@ -1,6 +1,7 @@
 """A customer page and an agent desktop talking through one real chat server."""
 from playwright.sync_api import expect
 
+from ..conftest import AGENT_PASSWORD
 from .conftest import DESKTOP, PHONE
 from .pagekit import (
     assert_each_seq_once,
@@ -22,7 +23,7 @@ def test_a_customer_and_an_agent_chat_in_their_pages(server, pages, agent_cookie
     expect(desk).to_have_url(f"{server.http}/accounts/login/?next=/agent/")
     pages.screenshot(desk, "login")
     desk.fill("#id_username", "alice")
-    desk.fill("#id_password", "secret")
+    desk.fill("#id_password", AGENT_PASSWORD)
     desk.click("#login")
     expect(desk).to_have_url(f"{server.http}/agent/")
     expect(desk.locator("#status")).to_have_attribute("data-state", "open")

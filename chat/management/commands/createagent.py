@@ -1,26 +1,46 @@
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand, CommandError
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
-AGENTS_GROUP = "agents"
+from chat.agents import AGENTS_GROUP
+
+__all__ = ["AGENTS_GROUP", "Command"]
 
 
 class Command(BaseCommand):
-    help = "Create an agent account, or update its password, for /accounts/login/."
+    help = (
+        "Create an agent account, or update its password, for /accounts/login/. The password "
+        "must pass the project's validators (AUTH_PASSWORD_VALIDATORS: at least 8 characters, "
+        "not common, not all digits, not like the username or name)."
+    )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
         parser.add_argument("--password", required=True)
-        parser.add_argument("--name", default="", help="the name customers see (default: the username)")
+        parser.add_argument("--name", default="",
+                            help="the name customers see (default: 'Agent' and a code, never the username)")
 
-    def handle(self, *args, username: str, password: str, name: str, **options) -> None:
-        if not password:
-            raise CommandError("--password must not be empty")
-        user, created = get_user_model().objects.get_or_create(username=username)
-        user.set_password(password)
-        user.is_active = True
-        if name:
-            user.first_name = name
-        user.save()
-        user.groups.add(Group.objects.get_or_create(name=AGENTS_GROUP)[0])
+    def handle(self, *args: Any, username: str, password: str, name: str, **options: Any) -> None:
+        User = get_user_model()
+        with transaction.atomic():
+            user = User.objects.filter(username=username).first()
+            created = user is None
+            if user is None:
+                user = User(username=username)
+            if name:
+                user.first_name = name
+            try:
+                # Before anything is saved, with the user the password is for (similarity).
+                validate_password(password, user)
+            except ValidationError as error:
+                raise CommandError(f"--password refused: {' '.join(error.messages)}") from None
+            user.set_password(password)
+            user.is_active = True
+            user.save()
+            user.groups.add(Group.objects.get_or_create(name=AGENTS_GROUP)[0])
         self.stdout.write(f"{'created' if created else 'updated'} agent {username}")
