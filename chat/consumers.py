@@ -4,19 +4,34 @@ Nothing here decides anything about a chat; see chat.service.
 """
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
+from redis.exceptions import RedisError
 
 from ha.runtime import current
 
-from .frames import CLOSE_FORBIDDEN, CLOSE_NOT_PRIMARY, ErrorCode, In, Out
+from . import inbound
+from .frames import (
+    CLOSE_FORBIDDEN,
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_NOT_PRIMARY,
+    CLOSE_POLICY_VIOLATION,
+    ErrorCode,
+    Out,
+)
 from .identity import login_of
+from .limits import Limit, SocketLimits, too_many_sockets
 from .service import ChatService, service
 from .session import ChatError, Participant
+
+logger = logging.getLogger(__name__)
 
 # How long the handshake of a socket that reaches a member in the middle of a
 # takeover or a hand-over waits for it to serve: a takeover of 1,000 chats restores in about
@@ -24,22 +39,18 @@ from .session import ChatError, Participant
 HOLD_WHILE_TAKING_OVER_S = 1.5
 
 
-def _field(frame: dict[str, Any], name: str, kind: type, default: Any = ...) -> Any:
-    """frame[name], checked to be of ``kind``; a ChatError a client can read otherwise."""
-    if name not in frame or frame[name] is None:
-        if default is not ...:
-            return default
-        raise ChatError(ErrorCode.MISSING_FIELD, f"{frame['type']!r} needs {name!r} ({kind.__name__})")
-    value = frame[name]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ChatError(ErrorCode.BAD_FRAME, f"{name!r} must be of type {kind.__name__}")
-    return value
-
-
 class ChatConsumer(AsyncWebsocketConsumer):
-    """What both sockets share: the backup's refusal, JSON framing, errors."""
+    """What both sockets share: the backup's refusal, the frame checks and limits
+    of the edge, and the one way out of every frame.
 
-    handlers: dict[str, str] = {}
+    A frame ends in one of two ways: an ``error`` frame with the socket kept (a
+    refused frame, a store that did not answer), or, for an error nobody
+    expected, the same clean-up as a disconnect and a close (4011). Channels
+    would otherwise close the socket and never call ``disconnect``, leaving a
+    ghost in the registry."""
+
+    # The typed frame (chat.inbound) of a decoded frame, by the socket's side.
+    parse: Callable[[dict[str, Any]], inbound.Frame]
     # Events reach sockets through the registry (chat.registry), never through
     # the channel layer: a layer channel per socket would cost each socket a
     # blocking Redis receive, for nothing.
@@ -59,6 +70,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # it (a client sends its resume as soon as the socket opens) is ignored.
     chats: ChatService | None = None
     dropped = False
+    address: str | None = None
+    counted = False  # in chats.addresses, until the socket goes
 
     async def connect(self) -> None:
         arrived = time.monotonic()
@@ -73,48 +86,89 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not serves:
             await self.refuse()
             return
-        self.chats = service()
-        self.chats.connected(self)
+        chats = service()
+        self.address = (self.scope.get("client") or (None,))[0]
+        if not chats.addresses.open(self.address, chats.instance.settings):
+            logger.warning("refused a socket from %s: %d open already (%s)", self.address,
+                           chats.addresses.sockets(self.address), Limit.ADDRESS_SOCKETS)
+            await self.drop(too_many_sockets(chats.instance.settings).frame(), CLOSE_POLICY_VIOLATION)
+            return
+        self.counted, self.limits, self.chats = True, SocketLimits(), chats
+        chats.connected(self)
         await self.joined()
 
     async def joined(self) -> None:
         """Hook for what a socket does once accepted on the serving instance."""
 
     async def disconnect(self, code: int) -> None:
-        if self.chats is not None:
-            await self.chats.disconnected(self)
-            self.chats = None
+        await self._gone()
+
+    async def _gone(self) -> None:
+        """The socket is gone or going: out of the registry (its sessions are told)
+        and out of its address's count. Once, whichever way it went."""
+        chats, self.chats = self.chats, None
+        if self.counted:
+            self.counted = False
+            service().addresses.closed(self.address)
+        if chats is not None:
+            await chats.disconnected(self)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.chats is None:
+        chats = self.chats
+        if chats is None:
             return
-        if not self.chats.instance.serving:
+        if not chats.instance.serving:
             # Lost the role, or handing it over: the client re-sends to the new primary.
             await self.refuse()
             return
+        settings = chats.instance.settings
+        if not self.limits.frame(time.monotonic(), settings):
+            logger.warning("closing a socket from %s: more than %d frames in 10 s (%s)",
+                           self.address, settings[Limit.FRAMES], Limit.FRAMES)
+            await self._end(CLOSE_POLICY_VIOLATION, ChatError(
+                ErrorCode.RATE_LIMITED, f"rate limit {Limit.FRAMES}: more than {settings[Limit.FRAMES]} "
+                "frames in 10 s; this socket is closed").frame())
+            return
         try:
-            frame = self._decode(text_data)
-            handler = self.handlers.get(frame["type"])
-            if handler is None:
-                raise ChatError(
-                    ErrorCode.UNKNOWN_TYPE,
-                    f"unknown frame type {frame['type']!r}; known: {', '.join(self.handlers)}",
-                )
-            await getattr(self, handler)(frame)
+            await self.handle(self.parse(inbound.decode(text_data)))
         except ChatError as error:
             await self.send_json(error.frame())
+        except RedisError as error:
+            logger.warning("socket from %s: the live log did not answer (%r); the frame was refused",
+                           self.address, error)
+            await self.send_json(ChatError(ErrorCode.UNAVAILABLE, "the chat store did not answer; "
+                                           "nothing was done, send the frame again").frame())
+        except asyncio.CancelledError:
+            await self._gone()  # daphne cancels a frame still running when its socket closed
+            raise
+        except Exception:
+            logger.exception("socket from %s: a frame failed; closing the socket", self.address)
+            await self._end(CLOSE_INTERNAL_ERROR)
 
-    @staticmethod
-    def _decode(text_data: str | None) -> dict[str, Any]:
-        if text_data is None:
-            raise ChatError(ErrorCode.BAD_JSON, "frames are JSON text, not binary")
+    async def handle(self, frame: inbound.Frame) -> None:
+        """Act on a checked frame: what both sides send."""
+        chats, now = self.chats, time.monotonic()
+        match frame:
+            case inbound.Message():
+                self.limits.message(now, chats.instance.settings)
+                await chats.message(self, frame.session_id, frame.text, frame.client_id)
+            case inbound.Typing():
+                self.limits.typing_notice(now, chats.instance.settings)
+                await chats.typing(self, frame.session_id, frame.state)
+            case inbound.Leave():
+                await chats.leave(self, frame.session_id)
+            case _:
+                raise AssertionError(f"no handler for {frame!r}")
+
+    async def _end(self, code: int, frame: dict[str, Any] | None = None) -> None:
+        """Clean up as on a disconnect, then tell the client (``frame``) and close."""
+        await self._gone()
         try:
-            frame = json.loads(text_data)
-        except ValueError:
-            raise ChatError(ErrorCode.BAD_JSON, "the frame is not valid JSON") from None
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            raise ChatError(ErrorCode.BAD_FRAME, "a frame is a JSON object with a string 'type'")
-        return frame
+            if frame is not None:
+                await self.send_json(frame)
+            await self.close(code=code)
+        except Exception:
+            logger.debug("socket from %s was closed already", self.address, exc_info=True)
 
     async def send_json(self, frame: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(frame))
@@ -135,6 +189,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.dropped:
             return
         self.dropped, self.chats = True, None
+        if self.counted:
+            self.counted = False
+            service().addresses.closed(self.address)
         await self.send_json(frame)
         await self.close(code=code)
 
@@ -146,50 +203,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
 
 class CustomerConsumer(ChatConsumer):
-    handlers = {
-        In.START: "on_start",
-        In.RESUME: "on_resume",
-        In.MESSAGE: "on_message",
-        In.TYPING: "on_typing",
-        In.LEAVE: "on_leave",
-    }
+    parse = staticmethod(inbound.customer_frame)
 
-    async def on_start(self, frame: dict[str, Any]) -> None:
-        nickname = _field(frame, "nickname", str).strip()
-        if not nickname:
-            raise ChatError(ErrorCode.BAD_FRAME, "'nickname' must not be empty")
-        await self.chats.start(self, nickname[:64], _field(frame, "subject", str, "")[:200])
-
-    async def on_resume(self, frame: dict[str, Any]) -> None:
-        await self.chats.resume(
-            self,
-            _field(frame, "session_id", str),
-            _field(frame, "token", str),
-            _field(frame, "last_seq", int, 0),
-        )
-
-    async def on_message(self, frame: dict[str, Any]) -> None:
-        await self.chats.message(
-            self, _field(frame, "session_id", str, None), _field(frame, "text", str),
-            _field(frame, "client_id", str, ""),
-        )
-
-    async def on_typing(self, frame: dict[str, Any]) -> None:
-        await self.chats.typing(self, _field(frame, "session_id", str, None), _field(frame, "state", bool))
-
-    async def on_leave(self, frame: dict[str, Any]) -> None:
-        await self.chats.leave(self, _field(frame, "session_id", str, None))
+    async def handle(self, frame: inbound.Frame) -> None:
+        match frame:
+            case inbound.Start():
+                await self.chats.start(self, frame.nickname, frame.subject, self.address)
+            case inbound.Resume():
+                self.limits.resume(time.monotonic())
+                await self.chats.resume(self, frame.session_id, frame.token, frame.last_seq)
+            case _:
+                await super().handle(frame)
 
 
 class AgentConsumer(ChatConsumer):
-    handlers = {
-        In.READY: "on_ready",
-        In.RESUME: "on_resume",
-        In.MESSAGE: "on_message",
-        In.TYPING: "on_typing",
-        In.LEAVE: "on_leave",
-        In.CLOSE: "on_close",
-    }
+    parse = staticmethod(inbound.agent_frame)
 
     # The login (chat.identity.login_of) this socket came in with: chat.logouts
     # closes the socket when that login logs out.
@@ -209,26 +237,14 @@ class AgentConsumer(ChatConsumer):
         user = self.scope["user"]
         await self.chats.agent_connected(self, Participant.agent(user.pk, user.get_full_name() or user.username))
 
-    async def on_ready(self, frame: dict[str, Any]) -> None:
-        await self.chats.ready(self, _field(frame, "available", bool, True))
-
-    async def on_resume(self, frame: dict[str, Any]) -> None:
-        sessions = _field(frame, "sessions", dict)
-        if not all(isinstance(seq, int) and not isinstance(seq, bool) for seq in sessions.values()):
-            raise ChatError(ErrorCode.BAD_FRAME, "'sessions' maps session ids to last seen seqs (integers)")
-        await self.chats.agent_resume(self, sessions)
-
-    async def on_message(self, frame: dict[str, Any]) -> None:
-        await self.chats.message(
-            self, _field(frame, "session_id", str), _field(frame, "text", str),
-            _field(frame, "client_id", str, ""),
-        )
-
-    async def on_typing(self, frame: dict[str, Any]) -> None:
-        await self.chats.typing(self, _field(frame, "session_id", str), _field(frame, "state", bool))
-
-    async def on_leave(self, frame: dict[str, Any]) -> None:
-        await self.chats.leave(self, _field(frame, "session_id", str))
-
-    async def on_close(self, frame: dict[str, Any]) -> None:
-        await self.chats.close(self, _field(frame, "session_id", str))
+    async def handle(self, frame: inbound.Frame) -> None:
+        match frame:
+            case inbound.Ready():
+                await self.chats.ready(self, frame.available)
+            case inbound.AgentResume():
+                self.limits.resume(time.monotonic())
+                await self.chats.agent_resume(self, frame.sessions)
+            case inbound.Close():
+                await self.chats.close(self, frame.session_id)
+            case _:
+                await super().handle(frame)

@@ -9,7 +9,7 @@ I/O); the consumers ask before acting, and the numbers are options
 - Per socket: messages and typing notices, each a token bucket over ten
   seconds (past it: a ``rate-limited`` error naming the limit, the frame
   dropped); every frame together, a larger bucket (past it: a flood, the socket
-  is closed with 1008 and cleaned up as on a disconnect).
+  is closed with 4008 and cleaned up as on a disconnect).
 - Per client address: sockets open at once, and new chats a minute. Addresses
   in ``CHAT_TRUSTED_ADDRESSES`` are not counted: the machine itself and a front
   door (a proxy) each speak for many customers.

@@ -65,20 +65,27 @@ class Messages:
             raise ChatError(ErrorCode.ALREADY_STARTED, "this connection already has a chat session")
         session, token = ChatSession.open(uuid.uuid4().hex, self.instance.pair, nickname, subject)
         async with self.lock(session.id):
-            if not self.registry.attach(session.id, socket, session.customer):
-                return  # the socket went away already: start nothing
+            # Stored first, then told: a customer never holds a token for a session
+            # that a failed write left only in memory.
             self.sessions[session.id] = session
-            await self.registry.deliver(socket, [{
-                "type": str(Out.STARTED),
-                "session_id": session.id,
-                "token": token,
-                "participant_id": session.customer.id,
-            }])
-            await self.store(
-                session, session.joined(session.customer),
-                open_set=OpenSet.OPEN, queue=Queue.PUSH, facts=session.facts(),
-            )
-        logger.info("session %s started by customer %s", session.id, session.customer.id)
+            try:
+                stored = await self.store(
+                    session, session.joined(session.customer),
+                    open_set=OpenSet.OPEN, queue=Queue.PUSH, facts=session.facts(),
+                )
+            except BaseException:
+                if not session.last_seq:
+                    self.sessions.pop(session.id, None)
+                raise
+            logger.info("session %s started by customer %s", session.id, session.customer.id)
+            started = {"type": str(Out.STARTED), "session_id": session.id, "token": token,
+                       "participant_id": session.customer.id}
+            if not self.registry.attach(session.id, socket, session.customer) or not await self.registry.deliver(
+                    socket, [started, stored.event]):
+                # Gone meanwhile: the session waits for its customer to come back, as after any drop.
+                event = session.disconnected(session.customer)
+                if event is not None:
+                    await self.store(session, event)
 
     async def resume(self, socket: Socket, session_id: str, token: str, last_seq: int) -> None:
         session = await self._get(session_id)

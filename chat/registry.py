@@ -26,13 +26,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .frames import CLOSE_INTERNAL_ERROR
 from .session import ChatError, Participant
 
 logger = logging.getLogger(__name__)
-
-# Websocket close code "internal error" (RFC 6455): a socket a send to failed.
-CLOSE_INTERNAL_ERROR = 1011
-
 
 class Socket(Protocol):
     """What the chat side needs of a websocket consumer."""

@@ -3,6 +3,7 @@ consumers' one entry point (``service()``).
 
 Each part has one job and owns its state:
 
+- chat.limits (``addresses``): sockets and new chats per client address.
 - chat.registry: which socket follows which session, which agents are here
   and available; the only place that knows, and every socket's way out.
 - chat.messages: the message path (check, store in the live log, fan out) and
@@ -18,14 +19,16 @@ What follows says, for each call of a socket, which parts it takes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
 from typing import Any
+
+from django.conf import settings
 
 from ha.runtime import Instance
 
-from .frames import CloseReason, Notice
+from .frames import CloseReason, ErrorCode, Notice
+from .limits import Addresses
 from .livelog import LiveLog
 from .logouts import Logouts
 from .messages import Messages, StoredHook
@@ -42,6 +45,7 @@ class ChatService:
     def __init__(self, instance: Instance) -> None:
         self.instance = instance
         self.registry = Registry(gone=self._gone)
+        self.addresses = Addresses(settings.CHAT_TRUSTED_ADDRESSES)
         self.messages = Messages(instance, LiveLog(instance.redis, instance.pair), self.registry)
         self.queue = ChatQueue(instance, self.messages, self.registry)
         self.sweeper = Sweeper(instance, self.messages, self.queue)
@@ -75,33 +79,20 @@ class ChatService:
     async def _gone(self, attachment: Attachment) -> None:
         await self.messages.gone(attachment)
 
-    @contextlib.asynccontextmanager
-    async def _call(self, socket: Socket) -> AsyncIterator[None]:
-        """One call of a socket. An error nobody expected detaches the socket as its
-        disconnect would: Channels closes a socket whose call raised (code 1011)
-        and never calls its disconnect, so this is that socket's way out. So does a
-        call cancelled mid-way (daphne cancels what runs past a disconnect)."""
-        try:
-            yield
-        except ChatError:
-            raise
-        except (Exception, asyncio.CancelledError):
-            try:
-                await self.registry.detach(socket)
-            except Exception:
-                logger.exception("socket %r: telling its sessions that it went away failed", socket)
-            raise
-
     # -- customer -------------------------------------------------------------
 
-    async def start(self, socket: Socket, nickname: str, subject: str) -> None:
-        async with self._call(socket):
-            await self.messages.start(socket, nickname, subject)
-            await self.queue.route()
+    async def start(self, socket: Socket, nickname: str, subject: str, address: str | None = None) -> None:
+        """A new chat, unless its address started too many lately or the queue is full."""
+        options = self.instance.settings
+        self.addresses.new_chat(address, time.monotonic(), options)
+        if len(self.messages.waiting) >= options["queue-max-waiting"]:
+            raise ChatError(ErrorCode.BUSY, f"{len(self.messages.waiting)} chats wait for an agent already "
+                            "(queue-max-waiting): try again later")
+        await self.messages.start(socket, nickname, subject)
+        await self.queue.route()
 
     async def resume(self, socket: Socket, session_id: str, token: str, last_seq: int) -> None:
-        async with self._call(socket):
-            await self.messages.resume(socket, session_id, token, last_seq)
+        await self.messages.resume(socket, session_id, token, last_seq)
 
     # -- agent ----------------------------------------------------------------
 
@@ -109,37 +100,31 @@ class ChatService:
         self.registry.agent_connected(socket, agent)
 
     async def ready(self, socket: Socket, available: bool) -> None:
-        async with self._call(socket):
-            agent = self.registry.participant(socket)
-            if agent is not None:
-                self.registry.set_available(agent.id, available)
-                self.queue.agent_changed(agent.id)
-                if available:
-                    await self.queue.route()
+        agent = self.registry.participant(socket)
+        if agent is not None:
+            self.registry.set_available(agent.id, available)
+            self.queue.agent_changed(agent.id)
+            if available:
+                await self.queue.route()
 
     async def agent_resume(self, socket: Socket, last_seqs: dict[str, int]) -> None:
-        async with self._call(socket):
-            await self.messages.agent_resume(socket, last_seqs)
+        await self.messages.agent_resume(socket, last_seqs)
 
     # -- both -----------------------------------------------------------------
 
     async def message(self, socket: Socket, session_id: str | None, text: str, client_id: str) -> None:
-        async with self._call(socket):
-            await self.messages.message(socket, session_id, text, client_id)
+        await self.messages.message(socket, session_id, text, client_id)
 
     async def typing(self, socket: Socket, session_id: str | None, state: bool) -> None:
-        async with self._call(socket):
-            await self.messages.typing(socket, session_id, state)
+        await self.messages.typing(socket, session_id, state)
 
     async def leave(self, socket: Socket, session_id: str | None) -> None:
-        async with self._call(socket):
-            await self.messages.leave(socket, session_id)
-            await self.queue.route()
+        await self.messages.leave(socket, session_id)
+        await self.queue.route()
 
     async def close(self, socket: Socket, session_id: str | None) -> None:
-        async with self._call(socket):
-            await self.messages.close(socket, session_id)
-            await self.queue.route()
+        await self.messages.close(socket, session_id)
+        await self.queue.route()
 
     # -- from outside a socket (the transcript worker) ------------------------
 

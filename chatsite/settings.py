@@ -1,4 +1,5 @@
 """Settings, read from the environment (see docs/operations.md)."""
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -152,3 +153,9 @@ BENCH_BASELINE = envbool("BENCH_BASELINE", False)
 # Test hooks (ha.views.stall): never on in production; the process tests turn it
 # on to stall a real server's event loop.
 CHAT_TEST_HOOKS = envbool("CHAT_TEST_HOOKS", False)
+# Client addresses the per-address limits (chat.limits) do not count, comma-separated
+# addresses or networks: the machine itself and a front door speak for many customers.
+CHAT_TRUSTED_ADDRESSES = [
+    network.strip() for network in os.environ.get("CHAT_TRUSTED_ADDRESSES", "127.0.0.0/8,::1").split(",")
+    if network.strip()
+]  # set and empty: every address is counted

@@ -4,10 +4,10 @@ that is gone (a ghost)."""
 import asyncio
 from collections.abc import Awaitable, Callable
 
-import pytest
-
-from chat.registry import CLOSE_INTERNAL_ERROR
+from chat.frames import CLOSE_INTERNAL_ERROR
+from chat.identity import KnownUser
 from chat.service import ChatService
+from chat.session import Participant
 
 from .inprocess import ALICE, FakeSocket, StandInInstance, client, new_pair, set_epoch, until
 
@@ -38,25 +38,49 @@ def chatting(redis_url: str, test: Callable[[ChatService, FakeSocket, FakeSocket
     asyncio.run(scenario())
 
 
-def test_an_error_nobody_expected_in_a_call_detaches_the_socket_and_the_chat_is_told(redis_url):
+def test_an_error_nobody_expected_in_a_frame_closes_the_socket_as_a_disconnect_would(redis_url, monkeypatch):
+    """The consumer's way out: a frame that fails for a reason nobody foresaw (a
+    bug) closes the socket (4011) and runs the clean-up of a disconnect, which
+    Channels alone would skip: the chat is told, the agent is no longer routed to."""
+
     async def test(chats: ChatService, alice: FakeSocket, carol: FakeSocket, session_id: str) -> None:
+        from channels.testing import WebsocketCommunicator
+
+        from chat import service as chat_service
+        from chat.consumers import AgentConsumer
+        from ha import runtime
+
+        bob_id = Participant.agent(7, "Bob").id
+        monkeypatch.setattr(runtime, "_current", chats.instance)
+        monkeypatch.setattr(chat_service, "_service", chats)
+        await chats.disconnected(alice)  # alice goes on a real consumer instead
+        bob = WebsocketCommunicator(AgentConsumer.as_asgi(), "/ws/agent/")
+        bob.scope["user"] = KnownUser(pk=7, username="bob", display_name="Bob", is_active=True, is_agent=True)
+        assert (await bob.connect())[0]
+        await bob.send_json_to({"type": "ready"})
+        await until(lambda: chats.registry.agent(bob_id), "bob to be present")
+        chats.connected(dave := FakeSocket())
+        await chats.start(dave, "Dave", "")
+        assigned = await bob.receive_json_from()
+        while assigned["type"] != "assigned":
+            assigned = await bob.receive_json_from()
+        dave_session = assigned["session_id"]
+
         async def breaks_on_the_first_message(session, event):
             if event["type"] == "message":
                 chats.stored_hooks.remove(breaks_on_the_first_message)
                 raise RuntimeError("a bug")
 
         chats.stored_hooks.append(breaks_on_the_first_message)
-        with pytest.raises(RuntimeError):
-            await chats.message(alice, session_id, "hello", "c1")
-
-        [gone] = carol.got(type="disconnected")
-        assert gone["from"] == ALICE.id
-        assert chats.registry.followers(session_id) == {carol}
-        assert chats.registry.agent(ALICE.id) is None, "alice is still available for new chats"
-        dave = FakeSocket()
-        chats.connected(dave)
-        await chats.start(dave, "Dave", "")
-        assert not alice.got(type="assigned", session_id=dave.got(type="started")[0]["session_id"])
+        await bob.send_json_to({"type": "message", "session_id": dave_session, "text": "hello", "client_id": "c1"})
+        while (output := await bob.receive_output(5))["type"] != "websocket.close":
+            pass
+        assert output["code"] == CLOSE_INTERNAL_ERROR
+        [gone] = await until(lambda: dave.got(type="disconnected"), "dave to be told bob went")
+        assert gone["from"] == bob_id
+        assert chats.registry.agent(bob_id) is None, "bob is still available for new chats"
+        assert chats.registry.followers(dave_session) == {dave}
+        await bob.disconnect()
 
     chatting(redis_url, test)
 

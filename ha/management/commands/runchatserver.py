@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from twisted.internet import reactor
 
 from chat import service as chat_service
+from chat.inbound import MAX_FRAME_BYTES
 from ha import runtime
 from ha.models import Application
 from transcripts import live as transcripts_live
@@ -115,6 +116,10 @@ class Command(BaseCommand):
             # Agents who never refresh: no socket is closed for its age (daphne's
             # default closes every websocket after a day).
             websocket_timeout=-1,
+            # The public socket reads no frame larger than the protocol allows
+            # (chat.inbound); a larger one closes the socket (1009), not daphne's 1 MiB.
+            websocket_max_message_size=MAX_FRAME_BYTES,
+            websocket_max_frame_size=MAX_FRAME_BYTES,
         )
         server.run()
         if not server.listening_addresses:

@@ -1,0 +1,240 @@
+"""The public socket as an attacker meets it, against a real daphne process:
+every hostile frame gets an error frame (the socket kept) or a close with the
+clean-up of a disconnect; nothing is stored for it, no ghost is left (a dead
+agent socket is not routed to, its chats are told), no chat is poisoned.
+
+The server here counts loopback like any address (CHAT_TRUSTED_ADDRESSES
+empty) and has small limits, so that each one is reached with a few frames."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from chat.frames import CLOSE_POLICY_VIOLATION
+from chatsite import rediskeys
+
+from .harness import Client, new_client_id, wait_for
+
+LIMITS = {
+    "socket_messages_per_10s": "5",
+    "socket_typing_per_10s": "5",
+    "socket_frames_per_10s": "40",
+    "address_sockets": "6",
+    "address_new_chats_per_minute": "4",
+    "queue_max_waiting": "100",
+}
+
+
+@pytest.fixture
+def server(make_application, start_server):
+    return start_server(make_application(**LIMITS), CHAT_TRUSTED_ADDRESSES="")
+
+
+@pytest.fixture
+def chat(customer, agent):
+    alice = agent("alice")
+    carol = customer("Carol")
+    alice.until(type="assigned")
+    return carol, alice
+
+
+def log_length(redis_client, session_id: str) -> int:
+    return redis_client.llen(rediskeys.session_log(session_id))
+
+
+def closed_with(client: Client, timeout: float = 5) -> int:
+    """Read until the server closes the socket; its close code."""
+    try:
+        while True:
+            client.recv(timeout=timeout)
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else 1006
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("[" * 100_000, "bad-json"),
+        (json.dumps({"type": "message", "text": "a\u0000b", "client_id": "x1"}), "bad-text"),
+        ('{"type": "message", "text": "lone \\udfff", "client_id": "x2"}', "bad-text"),
+        ('{"type": "message", "text": "hi", "client_id": "\\ud800"}', "bad-text"),
+        (json.dumps({"type": "message", "text": "hi", "client_id": "c" * 65}), "too-long"),
+        (json.dumps({"type": "message", "text": "bell\u0007", "client_id": "x3"}), "bad-text"),
+        (json.dumps({"type": "resume", "session_id": "\udfff", "token": "t", "last_seq": 0},
+                    ensure_ascii=True), "bad-text"),
+        (json.dumps({"type": "resume", "session_id": "s", "token": "t", "last_seq": 2**70}), "out-of-range"),
+        (json.dumps({"type": "resume", "session_id": "s", "token": "t", "last_seq": -1}), "out-of-range"),
+        (json.dumps({"type": "typing", "state": "yes"}), "bad-frame"),
+        (json.dumps({"type": "message", "text": ["a"], "client_id": "x4"}), "bad-frame"),
+    ],
+    ids=["deep-nesting", "nul", "lone-surrogate-text", "lone-surrogate-client-id", "long-client-id",
+         "control-char", "surrogate-session-id", "seq-2**70", "seq-negative", "typing-not-bool", "text-list"],
+)
+def test_a_hostile_frame_gets_an_error_and_changes_nothing(chat, redis_client, frame, code):
+    carol, alice = chat
+    session_id = carol.started["session_id"]
+    before = log_length(redis_client, session_id)
+
+    carol.send_raw(frame)
+    error = carol.until(type="error")
+    assert error["code"] == code, error
+    assert log_length(redis_client, session_id) == before, "a refused frame was stored"
+
+    carol.send(type="message", text="still here", client_id=new_client_id())
+    assert alice.until(type="message", text="still here")["seq"] == before + 1
+
+
+def test_a_message_with_newlines_and_tabs_is_kept_as_typed(chat):
+    carol, alice = chat
+    text = "line one\n\tline two \U0001F600 \u202e"
+    carol.send(type="message", text=text, client_id=new_client_id())
+    assert alice.until(type="message")["text"] == text
+
+
+@pytest.mark.parametrize(
+    "nickname", ["\udfff", "a\u0000b", "x" * 65, "two\nlines", "   "],
+    ids=["lone-surrogate", "nul", "too-long", "newline", "blank"],
+)
+def test_a_start_with_a_bad_nickname_opens_no_session(server, redis_client, clients, nickname):
+    client = Client.open(f"{server.ws}/ws/chat/")
+    clients.append(client)
+    client.send_raw(json.dumps({"type": "start", "nickname": nickname, "subject": "s"}))
+    assert client.until(type="error")["code"] in {"bad-text", "too-long", "bad-frame"}
+    assert redis_client.zcard(rediskeys.pair_queue(topology_pair(server))) == 0
+    assert not [f for f in client.frames if f["type"] == "started"]
+    client.send(type="start", nickname="Fine", subject="s")
+    assert client.until(type="started")["session_id"]
+
+
+def topology_pair(server) -> str:
+    from .harness import http_get
+
+    return json.loads(http_get(f"{server.http}/api/ha/topology")[1])["pair"]
+
+
+def test_an_unknown_type_is_not_echoed_back_whole(chat):
+    carol, _ = chat
+    carol.send_raw(json.dumps({"type": "x" * 100_000}))
+    error = carol.until(type="error")
+    assert error["code"] == "unknown-type" and len(error["message"]) < 300
+
+
+def test_a_frame_over_the_size_limit_closes_the_socket_and_the_chat_is_told(chat):
+    carol, alice = chat
+    session_id = carol.started["session_id"]
+    carol.send_raw(json.dumps({"type": "message", "text": "x" * 200_000, "client_id": "big"}))
+    # autobahn fails the connection by dropping it (1006), or closes it with 1009
+    assert closed_with(carol) in {1006, 1009}
+    gone = alice.until(type="disconnected", session_id=session_id)
+    assert gone["from"] == carol.started["participant_id"]
+
+
+def test_typing_floods_are_not_relayed_past_the_limit(chat):
+    carol, alice = chat
+    for n in range(30):
+        carol.send(type="typing", state=n % 2 == 0)
+    errors = [carol.until(type="error") for _ in range(25)]
+    assert {e["code"] for e in errors} == {"rate-limited"} and "socket-typing-per-10s" in errors[0]["message"]
+    relayed = [f for f in alice.quiet(0.5) if f["type"] == "typing"]
+    assert 5 <= len(relayed) < 10, f"{len(relayed)} typing notices relayed"
+
+
+def test_a_message_flood_is_refused_past_the_limit_and_nothing_refused_is_stored(chat, redis_client):
+    carol, _ = chat
+    session_id = carol.started["session_id"]
+    before = log_length(redis_client, session_id)
+    sent = [new_client_id() for _ in range(12)]
+    for client_id in sent:
+        carol.send(type="message", text=f"flood {client_id}", client_id=client_id)
+    refused = [carol.until(type="error") for _ in range(12 - 5)]
+    assert {e["code"] for e in refused} <= {"rate-limited"}
+    stored = log_length(redis_client, session_id) - before
+    assert 5 <= stored < 12
+    echoed = {f["client_id"] for f in carol.frames if f.get("type") == "message"}
+    assert len(echoed) == stored, "a message that came back was not stored, or the reverse"
+
+
+def test_a_frame_flood_closes_the_socket_with_the_clean_up_of_a_disconnect(customer, agent, clients, server):
+    alice = agent("alice")
+    carol = customer("Carol")
+    session_id = alice.until(type="assigned")["session_id"]
+    for _ in range(60):
+        alice.send(type="ready")
+    assert closed_with(alice) == CLOSE_POLICY_VIOLATION
+    gone = carol.until(type="disconnected", session_id=session_id)
+    assert gone["from"] != carol.started["participant_id"]
+    # No ghost: a new chat waits instead of going to the closed socket's agent.
+    dave = customer("Dave")
+    assert dave.until(type="notice", notice="queued")["position"] >= 1
+
+
+def test_an_address_holds_a_bounded_number_of_sockets_and_gets_them_back_when_closed(server, clients):
+    opened = [Client.open(f"{server.ws}/ws/chat/") for _ in range(6)]
+    clients.extend(opened)
+    for client in opened:
+        client.send(type="typing", state=False)  # a frame each: they are counted
+        assert client.until(type="error")["code"] == "no-session"
+    extra = Client.open(f"{server.ws}/ws/chat/")
+    clients.append(extra)
+    assert extra.until(type="error")["code"] == "too-many-sockets"
+    assert closed_with(extra) == CLOSE_POLICY_VIOLATION
+    opened[0].close()
+    wait_for(lambda: _opens(server), 5, "a socket to be let in once one closed")
+
+
+def _opens(server) -> bool:
+    """Whether a new socket from this address is let in (a frame gets the answer
+    of a socket with no chat, not too-many-sockets)."""
+    client = Client.open(f"{server.ws}/ws/chat/")
+    try:
+        client.send(type="typing", state=False)
+        return client.until(type="error", timeout=2)["code"] == "no-session"
+    except (AssertionError, ConnectionClosed, TimeoutError):
+        return False
+    finally:
+        client.close()
+
+
+def test_an_address_starts_a_bounded_number_of_chats_a_minute(server, clients):
+    started, refused = 0, []
+    for n in range(6):
+        client = Client.open(f"{server.ws}/ws/chat/")
+        clients.append(client)
+        client.send(type="start", nickname=f"Bot {n}")
+        frame = client.recv()
+        while frame["type"] not in {"started", "error"}:
+            frame = client.recv()
+        if frame["type"] == "started":
+            started += 1
+        else:
+            refused.append(frame)
+    assert started == 4
+    assert [f["code"] for f in refused] == ["rate-limited", "rate-limited"]
+    assert "address-new-chats-per-minute" in refused[0]["message"]
+
+
+def test_a_full_queue_answers_busy_and_opens_no_session(make_application, start_server, clients, redis_client):
+    server = start_server(make_application(queue_max_waiting="2"))
+    waiting = []
+    for n in range(3):
+        client = Client.open(f"{server.ws}/ws/chat/")
+        clients.append(client)
+        client.send(type="start", nickname=f"Customer {n}")
+        waiting.append(client)
+    assert waiting[0].until(type="started") and waiting[1].until(type="started")
+    error = waiting[2].until(type="error")
+    assert error["code"] == "busy"
+    assert redis_client.zcard(rediskeys.pair_queue(topology_pair(server))) == 2
+
+
+def test_resuming_again_and_again_is_limited(chat):
+    carol, _ = chat
+    resume = {"type": "resume", "session_id": carol.started["session_id"], "token": carol.started["token"],
+              "last_seq": 0}
+    for _ in range(8):
+        carol.send(**resume)
+    answers = [carol.until(type="resumed") for _ in range(5)]
+    assert len(answers) == 5
+    assert carol.until(type="error")["code"] == "rate-limited"
