@@ -11,6 +11,7 @@ from urllib.error import HTTPError
 from urllib.parse import urlencode
 from urllib.request import HTTPCookieProcessor, HTTPRedirectHandler, Request, build_opener
 
+import psutil
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -20,6 +21,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from chat import login_throttle
 from chat.agents import AGENTS_GROUP, public_id
+from chat.identity import login_hash
+from chatsite import rediskeys
 
 from .conftest import AGENT_PASSWORD
 from .harness import Client, ServerProcess, wait_for
@@ -239,3 +242,47 @@ def test_customers_never_see_an_agents_login_name_or_user_id(server, transaction
         carol.frames[0]["participant_id"], public_id(agent.pk)
     }
     assert public_id(agent.pk) != f"agent-{agent.pk}" and f'"agent-{agent.pk}"' not in seen
+
+
+def test_a_member_whose_redis_subscription_was_cut_still_closes_sockets_on_logout(
+    server, transactional_db, redis_client, clients
+):
+    """Redis drops the member's logout subscription (CLIENT KILL): the member
+    subscribes again, and Alice's logout still closes her socket."""
+    channel = rediskeys.logouts()
+
+    def subscription() -> str | None:
+        """The Redis client id of the server's subscription, once it is there."""
+        ports = {conn.laddr.port for conn in psutil.Process(server.process.pid).net_connections("tcp")}
+        if dict(redis_client.pubsub_numsub(channel)).get(channel) != 1:
+            return None
+        ids = [client["id"] for client in redis_client.client_list(_type="pubsub")
+               if int(client["addr"].rsplit(":", 1)[1]) in ports]
+        return ids[0] if len(ids) == 1 else None
+
+    cut = wait_for(subscription, 10, "the server to subscribe to logouts")
+    redis_client.client_kill_filter(_id=cut)
+    wait_for(lambda: subscription() not in (None, cut), 10, "the server to subscribe to logouts again")
+
+    make_agent("alice", "Alice")
+    http = HttpClient()
+    assert http.login(username="alice", password=AGENT_PASSWORD)
+    alice_desk = desk(server, http.cookies["sessionid"].value)
+    clients.append(alice_desk)
+    alice_desk.send(type="ready")
+    http.logout()
+    with pytest.raises(ConnectionClosed) as closed:
+        alice_desk.until(type="never")
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_FORBIDDEN
+
+
+def test_an_agent_cached_by_an_older_version_is_read_again_not_refused(server, transactional_db, redis_client):
+    """After an upgrade, the identity an older version cached for Alice (no word on
+    being an agent) is read again from the database: her desk opens."""
+    alice = make_agent("alice", "Alice")
+    cookie = logged_in("alice")
+    entry = rediskeys.user_of_session(login_hash(cookie))
+    redis_client.set(entry, json.dumps({"pk": alice.pk, "username": "alice", "full_name": "Alice",
+                                        "is_active": True, "is_authenticated": True}))
+    desk(server, cookie).close()
+    assert json.loads(redis_client.get(entry))["is_agent"] is True
