@@ -11,7 +11,9 @@ the same session at once, write each event once.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -96,6 +98,7 @@ class DatabaseStore(Store):
         return saved or 0
 
     def write(self, batch: Batch) -> int:
+        batch = storable(batch)
         with _database_errors(), transaction.atomic():
             transcript, _ = models.Transcript.objects.select_for_update().get_or_create(
                 session_id=batch.session_id,
@@ -132,6 +135,29 @@ _COLUMNS = frozenset({"seq", "type", "at", "session_id"})
 
 def _data(event: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in event.items() if name not in _COLUMNS}
+
+
+# What PostgreSQL cannot keep in text or jsonb: NUL, and lone surrogates (not
+# Unicode at all). The socket refuses both at the edge (chat.inbound); this is the
+# second line, for whatever reached a live log some other way: one such character
+# must not make a transcript unsavable for good.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(batch: Batch) -> Batch:
+    """``batch`` with every unstorable character replaced by U+FFFD."""
+    return dataclasses.replace(batch, subject=_clean(batch.subject), participants=_clean(batch.participants),
+                               events=_clean(batch.events), end_reason=_clean(batch.end_reason))
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_clean(item) for item in value]
+    if isinstance(value, dict):
+        return {_clean(key): _clean(item) for key, item in value.items()}
+    return value
 
 
 @functools.cache

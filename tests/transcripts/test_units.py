@@ -83,6 +83,22 @@ def test_a_save_that_runs_twice_writes_each_event_once():
 
 
 @pytest.mark.django_db
+def test_a_nul_or_a_lone_surrogate_in_a_live_log_does_not_make_the_transcript_unsavable():
+    """The second line of defence (the socket refuses both): PostgreSQL keeps
+    neither, so they are saved as U+FFFD and the save goes through."""
+    poisoned = [
+        event(1, "joined", **{"from": "c1", "role": "customer", "nickname": "Ca\udfffrol"}),
+        event(2, "message", **{"from": "c1", "role": "customer", "nickname": "Ca\udfffrol"}, text="a\u0000b",
+              client_id="x"),
+    ]
+    facts = {**FACTS, "subject": "s\u0000", "customer": '{"id": "c1", "role": "customer", "nickname": "Ca\\udfffrol"}'}
+    assert DatabaseStore().write(batch("s1", facts, poisoned, 0, "all")) == 2
+    transcript = Transcript.objects.get(session_id="s1")
+    assert transcript.events.get(seq=2).data["text"] == "a\ufffdb"
+    assert transcript.participants.get().nickname == "Ca\ufffdrol"
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("name, value", [
     ("transcript-auto-save", "3"), ("transcript-save-on-error", "stop"),
     ("transcript-resend-attempts", "-1"), ("transcript-resend-delay", "0"),
