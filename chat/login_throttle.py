@@ -141,7 +141,9 @@ class ThrottledLogin:
         try:
             cleaned = super().clean()  # type: ignore[misc]
         except forms.ValidationError as error:
-            if error.code == "invalid_login":
+            # A wrong password, not a right one the form turns away (the admin's
+            # for a user who is not staff): that user_cache is set.
+            if error.code == "invalid_login" and getattr(self, "user_cache", None) is None:
                 failed(username, address)
             raise
         succeeded(username)

@@ -286,3 +286,19 @@ def test_an_agent_cached_by_an_older_version_is_read_again_not_refused(server, t
                                         "is_active": True, "is_authenticated": True}))
     desk(server, cookie).close()
     assert json.loads(redis_client.get(entry))["is_agent"] is True
+
+
+def test_the_admin_login_is_no_way_around_the_throttle(settings, transactional_db, redis_url):
+    """Five wrong passwords for root on the admin's login: the sixth try, the right
+    password included, is refused there too, with the same message."""
+    settings.CHAT_TRUSTED_ADDRESSES = ["127.0.0.0/8"]
+    get_user_model().objects.create_superuser("root", "root@example.com", AGENT_PASSWORD)
+    http = HttpClient()
+    try:
+        for _ in range(5):
+            wrong = http.post("/admin/login/", {"username": "root", "password": "x", "next": "/admin/"})
+            assert wrong.status_code == 200 and b"Too many failed logins" not in wrong.content
+        refused = http.post("/admin/login/", {"username": "root", "password": AGENT_PASSWORD, "next": "/admin/"})
+        assert b"Too many failed logins" in refused.content and "sessionid" not in http.cookies
+    finally:
+        login_throttle.clear("root", None)
