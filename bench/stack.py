@@ -56,6 +56,9 @@ logger = logging.getLogger("bench")
 def setup_django() -> None:
     """Set up Django in this process (the bench itself is no Django command)."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
+    # The servers refuse the repository's fallback key (ha.E001): a run with no
+    # SECRET_KEY gives this process and the servers it starts a key of its own.
+    os.environ.setdefault("SECRET_KEY", f"bench-{uuid.uuid4().hex}{uuid.uuid4().hex}")
     import django
 
     django.setup()

@@ -4,14 +4,20 @@ from pathlib import Path
 
 import dj_database_url
 
-from .env import envbool, envint, envstr
+from .env import envbool, envint, envlist, envstr, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
-SECRET_KEY = envstr("SECRET_KEY", "insecure-dev-key-set-SECRET_KEY-in-production")
+# SECRET_KEY, else the key `make run` made in var/secret_key, else a fallback that
+# only DEBUG accepts (ha.checks): see docs/operations.md.
+SECRET_KEY_FILE = VAR_DIR / "secret_key"
+SECRET_KEY = secret_key(SECRET_KEY_FILE)
 DEBUG = envbool("DEBUG", False)
 ALLOWED_HOSTS = envstr("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
+# Pages that may open the websockets and read /api/ha/topology besides the pair's
+# own (chatsite.origins): full origins, e.g. https://chat.example.com (a front door).
+CHAT_ALLOWED_ORIGINS = envlist("CHAT_ALLOWED_ORIGINS")
 
 INSTALLED_APPS = [
     "daphne",

@@ -21,7 +21,7 @@ class OptionInline(admin.TabularInline):
 
 @admin.register(Application)
 class ApplicationAdmin(admin.ModelAdmin):
-    list_display = ["name", "pair", "configured_role", "host", "port"]
+    list_display = ["name", "pair", "configured_role", "host", "port", "public_url"]
     list_filter = ["pair"]
     inlines = [OptionInline]
 

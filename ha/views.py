@@ -1,7 +1,10 @@
 import time
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
+
+from chatsite.origins import allowed as allowed_origins
 
 from .runtime import current
 from .topology import topology
@@ -28,8 +31,12 @@ async def topology_view(request: HttpRequest) -> HttpResponse:
     if instance is None:
         return JsonResponse({"error": "not a chat server instance"}, status=503)
     response = JsonResponse(topology(instance))
-    # The pages read it from the other member of the pair too.
-    response["Access-Control-Allow-Origin"] = "*"
+    # The pages read it from the other member of the pair too: that member's page
+    # may, and only our own pages may (no "*": issue 9).
+    origin = request.headers.get("Origin")
+    if allowed_origins.allows(origin):
+        response["Access-Control-Allow-Origin"] = origin
+    patch_vary_headers(response, ["Origin"])
     response["Cache-Control"] = "no-store"
     return response
 

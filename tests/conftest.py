@@ -16,6 +16,7 @@ from django.core.management import call_command
 from django.test import Client as HttpClient
 
 from chatsite import devredis
+from chatsite.env import DEV_SECRET_KEY
 from ha.models import Application, Option
 
 from .harness import ARTIFACTS, ROOT, Client, ServerProcess, WorkerProcess, child_env, free_port
@@ -23,6 +24,13 @@ from .harness import ARTIFACTS, ROOT, Client, ServerProcess, WorkerProcess, chil
 REDIS_PREFIX = f"test-{uuid.uuid4().hex[:8]}"
 # Agents' password: one the password validators take (createagent refuses a weak one).
 AGENT_PASSWORD = "on-call-desk-7319"
+
+# Servers refuse the repository's fallback SECRET_KEY (ha.E001). A run without a
+# key of its own makes one, for this process (which logs agents in) and, through
+# the environment, every process it starts.
+if settings.SECRET_KEY == DEV_SECRET_KEY:
+    settings.SECRET_KEY = f"test-{uuid.uuid4().hex}{uuid.uuid4().hex}"
+os.environ["SECRET_KEY"] = settings.SECRET_KEY
 
 
 @pytest.fixture(scope="session")

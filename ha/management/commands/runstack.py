@@ -1,7 +1,8 @@
-"""The whole local stack in one command (make run): Redis if none answers,
-migrations, the default pair, both instances and a transcript worker."""
+"""The whole local stack in one command (make run): a secret key, Redis if none
+answers, migrations, the default pair, both instances and a transcript worker."""
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -12,14 +13,23 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from chatsite import devredis
+from chatsite.env import make_secret_key
 from ha.management.commands.ensure_default_pair import MEMBERS
 from ha.models import Application
 
 
 class Command(BaseCommand):
     help = "Run the default pair and a transcript worker until Ctrl-C."
+    requires_system_checks = []  # run below, once the stack has its key
 
     def handle(self, *args, **options) -> None:
+        if not os.environ.get("SECRET_KEY"):
+            # A key of this checkout's own, made once and reused (the sessions of
+            # the agents outlive a restart), given to every process started here.
+            key_file = settings.SECRET_KEY_FILE
+            os.environ["SECRET_KEY"] = settings.SECRET_KEY = make_secret_key(key_file)
+            self.stdout.write(f"SECRET_KEY: the one in {key_file} (set SECRET_KEY to give another)")
+        self.check()
         redis_server = devredis.start_embedded(settings.REDIS_URL, settings.VAR_DIR / "redis")
         if redis_server is not None:
             self.stdout.write(f"started an embedded redis-server at {settings.REDIS_URL}")
