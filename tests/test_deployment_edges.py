@@ -12,6 +12,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,6 +23,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from chatsite.env import DEV_SECRET_KEY, make_secret_key, secret_key
+from ha.management.commands.runstack import give_the_stack_a_key
 from ha.models import Application, validate_public_url
 
 from .conftest import REDIS_PREFIX
@@ -40,28 +42,38 @@ def starts_a_chat(ws_url: str, origin: str | None) -> bool:
         return False
 
 
-def get(url: str, path: str, origin: str | None = None) -> http.client.HTTPResponse:
+@dataclass
+class Answer:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+
+def get(url: str, path: str, origin: str | None = None) -> Answer:
     """GET ``path`` exactly as written (no client-side clean-up of ``..`` or %00)."""
     address = urlsplit(url)
     conn = http.client.HTTPConnection(address.hostname, address.port, timeout=5)
-    conn.request("GET", path, headers={"Origin": origin} if origin else {})
-    response = conn.getresponse()
-    response.body = response.read()  # type: ignore[attr-defined]
-    conn.close()
-    return response
+    try:
+        conn.request("GET", path, headers={"Origin": origin} if origin else {})
+        response = conn.getresponse()
+        return Answer(response.status, response.headers, response.read())
+    finally:
+        conn.close()
 
 
 @pytest.fixture
 def pair(make_application, start_server):
-    """A serving primary and its backup (running when ``backup_runs``): the servers."""
+    """A serving primary and its backup, with public URLs when given; the backup
+    runs when ``backup_runs`` (the servers), else it is only configured (its row)."""
 
-    def start(backup_runs: bool = True, **public_urls: str) -> tuple[ServerProcess, ServerProcess | Application]:
+    def start(backup_runs: bool = True, primary_url: str = "",
+              backup_url: str = "") -> tuple[ServerProcess, ServerProcess | Application]:
         name = f"pair-{uuid.uuid4().hex[:6]}"
         primary_app = make_application(f"{name}-a", pair=name, role="primary")
         backup_app = make_application(f"{name}-b", pair=name, role="backup")
-        for app, url in ((primary_app, public_urls.get("a", "")), (backup_app, public_urls.get("b", ""))):
-            app.public_url = url
-            app.save()
+        Application.objects.filter(pk=primary_app.pk).update(public_url=primary_url)
+        Application.objects.filter(pk=backup_app.pk).update(public_url=backup_url)
+        backup_app.refresh_from_db()
         primary = start_server(primary_app)
         if not backup_runs:
             return primary, backup_app
@@ -112,13 +124,13 @@ def test_the_topology_is_readable_across_origins_by_the_pair_s_own_pages_only(pa
     """No ``Access-Control-Allow-Origin: *``: a page elsewhere cannot read which
     member serves; the other member's page can, to fail over."""
     primary, backup = pair(backup_runs=False)
-    assert get(primary.http, "/api/ha/topology").getheader("Access-Control-Allow-Origin") is None
+    assert get(primary.http, "/api/ha/topology").headers["Access-Control-Allow-Origin"] is None
     for stranger in ("http://evil.example", f"http://127.0.0.1:{free_port()}"):
         answer = get(primary.http, "/api/ha/topology", origin=stranger)
-        assert answer.status == 200 and answer.getheader("Access-Control-Allow-Origin") is None
+        assert answer.status == 200 and answer.headers["Access-Control-Allow-Origin"] is None
     answer = get(primary.http, "/api/ha/topology", origin=backup.http_url)
-    assert answer.getheader("Access-Control-Allow-Origin") == backup.http_url
-    assert "Origin" in answer.getheader("Vary")
+    assert answer.headers["Access-Control-Allow-Origin"] == backup.http_url
+    assert "Origin" in answer.headers["Vary"]
 
 
 # -- the addresses given out ----------------------------------------------------
@@ -127,7 +139,7 @@ def test_the_topology_is_readable_across_origins_by_the_pair_s_own_pages_only(pa
 def test_members_behind_tls_are_given_out_as_https_and_wss(pair):
     """The topology, a backup's not-primary hint and the origin check all use the
     members' public URLs."""
-    primary, backup = pair(a="https://chat-a.example.com", b="https://chat-b.example.com:8443/")
+    primary, backup = pair(primary_url="https://chat-a.example.com", backup_url="https://chat-b.example.com:8443/")
     shape = topology(backup)
     assert shape["primary"] == {"name": primary.name, "http": "https://chat-a.example.com",
                                 "ws": "wss://chat-a.example.com"}
@@ -188,6 +200,17 @@ def test_make_run_s_key_is_made_once_and_readable_by_its_owner_only(tmp_path: Pa
     assert secret_key(tmp_path / "none") == DEV_SECRET_KEY
     monkeypatch.setenv("SECRET_KEY", "from-the-environment")
     assert secret_key(key_file) == "from-the-environment"
+
+
+def test_make_run_gives_every_process_it_starts_its_key(tmp_path: Path, monkeypatch, settings):
+    monkeypatch.delenv("SECRET_KEY")
+    settings.SECRET_KEY_FILE = tmp_path / "var" / "secret_key"
+    key_file = give_the_stack_a_key()
+    assert key_file == settings.SECRET_KEY_FILE
+    assert os.environ["SECRET_KEY"] == settings.SECRET_KEY == key_file.read_text().strip()
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.environ['SECRET_KEY'])"],
+                           capture_output=True, text=True, check=True)
+    assert child.stdout.strip() == settings.SECRET_KEY
 
 
 # -- a fresh database -----------------------------------------------------------------

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
@@ -18,17 +19,22 @@ from ha.management.commands.ensure_default_pair import MEMBERS
 from ha.models import Application
 
 
+def give_the_stack_a_key() -> Path:
+    """A key of this checkout's own, made once and reused (logins outlive a
+    restart): this process's, and in the environment every process started here
+    inherits. Its file."""
+    key_file = settings.SECRET_KEY_FILE
+    os.environ["SECRET_KEY"] = settings.SECRET_KEY = make_secret_key(key_file)
+    return key_file
+
+
 class Command(BaseCommand):
     help = "Run the default pair and a transcript worker until Ctrl-C."
     requires_system_checks = []  # run below, once the stack has its key
 
     def handle(self, *args, **options) -> None:
         if not os.environ.get("SECRET_KEY"):
-            # A key of this checkout's own, made once and reused (the sessions of
-            # the agents outlive a restart), given to every process started here.
-            key_file = settings.SECRET_KEY_FILE
-            os.environ["SECRET_KEY"] = settings.SECRET_KEY = make_secret_key(key_file)
-            self.stdout.write(f"SECRET_KEY: the one in {key_file} (set SECRET_KEY to give another)")
+            self.stdout.write(f"SECRET_KEY: the one in {give_the_stack_a_key()} (set SECRET_KEY to give another)")
         self.check()
         redis_server = devredis.start_embedded(settings.REDIS_URL, settings.VAR_DIR / "redis")
         if redis_server is not None:
