@@ -165,3 +165,6 @@ CHAT_TRUSTED_ADDRESSES = [
     network.strip() for network in os.environ.get("CHAT_TRUSTED_ADDRESSES", "127.0.0.0/8,::1").split(",")
     if network.strip()
 ]  # set and empty: every address is counted
+# A websocket with more than this many bytes waiting to be sent to it has stopped
+# reading: it is dropped (chatsite.slow_readers).
+CHAT_MAX_UNSENT_BYTES = envint("CHAT_MAX_UNSENT_BYTES", 4 * 1024 * 1024)

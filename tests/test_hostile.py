@@ -8,9 +8,11 @@ empty) and has small limits, so that each one is reached with a few frames."""
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
 
 from chat.frames import CLOSE_POLICY_VIOLATION
 from chatsite import rediskeys
@@ -238,3 +240,30 @@ def test_resuming_again_and_again_is_limited(chat):
     answers = [carol.until(type="resumed") for _ in range(5)]
     assert len(answers) == 5
     assert carol.until(type="error")["code"] == "rate-limited"
+
+
+def test_a_socket_that_stops_reading_is_dropped_instead_of_growing_the_server(make_application, start_server, clients):
+    """Replays of a long chat to a socket that never reads: the server drops it
+    once CHAT_MAX_UNSENT_BYTES wait for it, and goes on serving the chat."""
+    server = start_server(make_application(socket_messages_per_10s="1000", socket_frames_per_10s="100000"),
+                          CHAT_MAX_UNSENT_BYTES=str(256 * 1024))
+    carol = Client.open(f"{server.ws}/ws/chat/")
+    clients.append(carol)
+    carol.send(type="start", nickname="Carol")
+    started = carol.until(type="started")
+    for n in range(250):
+        carol.send(type="message", text=f"{n} " + "x" * 4000, client_id=f"m{n}")
+    carol.until(type="message", client_id="m249", timeout=20)
+
+    # A socket with a tiny receive buffer that reads nothing, asking for the whole log five times.
+    stuck = socket.create_connection(("127.0.0.1", server.port))
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    reader = ws_connect(f"{server.ws}/ws/chat/", sock=stuck, max_queue=1, open_timeout=5)
+    for _ in range(5):
+        reader.send(json.dumps({"type": "resume", "session_id": started["session_id"], "token": started["token"],
+                                "last_seq": 0}))
+    wait_for(lambda: "stopped reading" in server.log(), 20, "the server to drop the socket that stopped reading")
+    reader.close_socket()
+
+    carol.send(type="message", text="still served", client_id="after")
+    assert carol.until(type="message", client_id="after")["text"] == "still served"

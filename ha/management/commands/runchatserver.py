@@ -11,11 +11,13 @@ import resource
 import signal
 
 from daphne.server import Server
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from twisted.internet import reactor
 
 from chat import service as chat_service
 from chat.inbound import MAX_FRAME_BYTES
+from chatsite import slow_readers
 from ha import runtime
 from ha.models import Application
 from transcripts import live as transcripts_live
@@ -106,6 +108,7 @@ class Command(BaseCommand):
             "%s: starting (configured %s of pair %s) on %s; open files up to %s (about %s chats)",
             name, application.configured_role, application.pair, application.http_url, files, files // 2,
         )
+        slow_readers.install(settings.CHAT_MAX_UNSENT_BYTES)
         server = Server(
             asgi_application,
             endpoints=[f"tcp:port={application.port}:interface={application.host}:backlog={LISTEN_BACKLOG}"],
