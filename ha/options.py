@@ -107,19 +107,19 @@ OPTIONS: dict[str, Option] = {
         ),
         # What one socket and one client address may ask (chat.limits).
         Option(
-            "socket-messages-per-10s", "20", "an integer >= 1",
+            "socket-messages-per-10s", "200", "an integer >= 1",
             "Messages one socket may send in 10 seconds (a burst of this many, then evenly); "
             "past it a message is refused with the error rate-limited.",
             _integer(1),
         ),
         Option(
-            "socket-typing-per-10s", "20", "an integer >= 1",
+            "socket-typing-per-10s", "100", "an integer >= 1",
             "Typing notices one socket may send in 10 seconds; past it they are dropped "
             "with the error rate-limited, not relayed.",
             _integer(1),
         ),
         Option(
-            "socket-frames-per-10s", "200", "an integer >= 10",
+            "socket-frames-per-10s", "1000", "an integer >= 10",
             "Frames of any kind one socket may send in 10 seconds; past it the socket is a "
             "flood and is closed (1008) as on a disconnect.",
             _integer(10),

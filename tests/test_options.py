@@ -115,3 +115,11 @@ def test_every_option_is_documented_with_its_default():
         row = next((line for line in page.splitlines() if line.startswith(f"| `{option.name}` |")), None)
         assert row is not None, f"{option.name} is not in docs/options.md"
         assert f"| `{option.default}` |" in row, f"docs/options.md gives {option.name} another default"
+
+
+@pytest.mark.django_db
+def test_the_migrations_cover_every_option():
+    """An option added to ha.options changes the Option.name choices: it needs a migration."""
+    from django.core.management import call_command
+
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)

@@ -50,3 +50,23 @@ def test_with_2_every_participant_is_told_of_each_save(worker, chat):
         assert notice["saved_seq"] >= event["seq"]
         assert notice["seq"] > event["seq"]
     assert wait_saved(session_id, upto=event["seq"]).saved_seq >= event["seq"]
+
+
+@pytest.mark.options(transcript_auto_save="1", transcript_save_on_error="close")
+def test_a_nul_or_a_lone_surrogate_neither_closes_the_chat_nor_stops_its_transcript(worker, chat):
+    """Issue 9's poison: refused at the socket (bad-text), so it never reaches a
+    save; the chat goes on under save-on-error=close and its transcript is whole."""
+    carol, alice, session_id = chat()
+    carol.send_raw('{"type": "message", "text": "a\\u0000b", "client_id": "poison-1"}')
+    assert carol.until(type="error")["code"] == "bad-text"
+    carol.send_raw('{"type": "message", "text": "lone \\udfff", "client_id": "poison-2"}')
+    assert carol.until(type="error")["code"] == "bad-text"
+    after = say(carol, "after the poison")
+    assert wait_saved(session_id, upto=after["seq"]).ended_at is None
+
+    carol.send(type="leave")
+    closed = alice.until(type="closed", session_id=session_id)
+    assert closed["reason"] == "customer-left"
+    transcript = wait_saved(session_id, upto=closed["seq"], ended=True)
+    assert [e.seq for e in transcript.events.all()] == list(range(1, closed["seq"] + 1))
+    assert [e.data["text"] for e in transcript.events.filter(type="message")] == ["after the poison"]
