@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from redis.exceptions import RedisError
 
@@ -99,6 +100,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def joined(self) -> None:
         """Hook for what a socket does once accepted on the serving instance."""
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        """Channels' own, less its ``aclose_old_connections()`` (a hop to the ORM
+        thread, as in ``dispatch``; a reconnect storm is also a disconnect storm)
+        and its channel-layer groups (these consumers have none)."""
+        await self.disconnect(message.get("code", 1000))
+        raise StopConsumer()
 
     async def disconnect(self, code: int) -> None:
         await self._gone()
