@@ -24,6 +24,11 @@ from redis.exceptions import NoScriptError
 
 from chatsite import rediskeys
 
+# The most events one read of a session's log returns: a replay (a resume from
+# seq 0 of a long chat, a chat handed to an agent) is read and sent a page at a
+# time, never the whole log at once.
+REPLAY_PAGE = 500
+
 # The one write: fence, dedupe, number, store, move in the open set and queue.
 # A Lua function, run for each event of a batch (``append`` batches the appends
 # of one turn of the event loop; ``append_many`` is a batch already).
@@ -296,14 +301,15 @@ class LiveLog:
         return Stored(json.loads(payload), duplicate=outcome == b"duplicate")
 
     async def events_after(self, session_id: str, last_seq: int) -> list[dict[str, Any]]:
-        """The session's events after ``last_seq`` (what a resume sends), read with the
-        other resumes of the same turn in one pipeline."""
+        """The session's events after ``last_seq``, at most REPLAY_PAGE of them (what a
+        resume sends, a page at a time), read with the other resumes of the same turn
+        in one pipeline."""
         return [json.loads(item) for item in await self._tails(None, (session_id, max(last_seq, 0)))]
 
     async def _read_tails(self, _: Hashable, tails: list[tuple[str, int]]) -> list[list[bytes] | Exception]:
         pipe = self._redis.pipeline(transaction=False)
         for session_id, after in tails:
-            pipe.lrange(rediskeys.session_log(session_id), after, -1)
+            pipe.lrange(rediskeys.session_log(session_id), after, after + REPLAY_PAGE - 1)
         return await pipe.execute()
 
     async def facts(self, session_id: str) -> dict[str, str]:

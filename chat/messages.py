@@ -21,7 +21,7 @@ from ha.runtime import Instance
 
 from .deadlines import Deadlines, deadline_of
 from .frames import CloseReason, ErrorCode, Event, Notice, Out
-from .livelog import Appending, Fenced, LiveLog, OpenSet, Queue, Stored
+from .livelog import REPLAY_PAGE, Appending, Fenced, LiveLog, OpenSet, Queue, Stored
 from .registry import Attachment, Registry, Socket
 from .session import ChatError, ChatSession, Participant, Role
 from .waiting import AgentLoads, WaitingLine, waits
@@ -261,7 +261,7 @@ class Messages:
     async def _reattach(self, socket: Socket, session: ChatSession, who: Participant, last_seq: int) -> None:
         logger.info("session %s: %s %s resumes after seq %d", session.id, who.role, who.id, last_seq)
         async with self.lock(session.id):
-            missed = await self.log.events_after(session.id, last_seq)
+            page = await self.log.events_after(session.id, last_seq)
             if not self.registry.attach(session.id, socket, who):
                 return  # the socket went away meanwhile
             resumed = {
@@ -272,12 +272,27 @@ class Messages:
             }
             position = self.waiting.position(session.id)
             place = [session.place(position)] if position is not None and who.role is Role.CUSTOMER else []
-            if not await self.registry.deliver(socket, [resumed, *missed, *place]):
+            if not await self.replay(socket, session.id, [resumed], page) or not await self.registry.deliver(
+                    socket, place):
                 return  # and the registry has it marked gone
             session.arrived(who)
             event = session.reconnected(who)
             if event is not None:
                 await self.store(session, event)
+
+    async def replay(self, socket: Socket, session_id: str, first: list[dict[str, Any]],
+                     page: list[dict[str, Any]]) -> bool:
+        """Send ``first``, then the session's events from ``page`` (the first page of
+        the log the caller read) on, a page at a time (chat.livelog.REPLAY_PAGE), while
+        the socket still follows the session; False if it failed or went. The caller
+        holds the session's lock, so no event comes between two pages."""
+        if not await self.registry.deliver(socket, [*first, *page]):
+            return False
+        while len(page) == REPLAY_PAGE:
+            page = await self.log.events_after(session_id, page[-1]["seq"])
+            if session_id not in self.registry.sessions(socket) or not await self.registry.deliver(socket, page):
+                return False
+        return True
 
     def _taking_part(self, socket: Socket, session_id: str | None) -> tuple[ChatSession, Participant]:
         """The session a frame names (a customer's own when it names none) and who

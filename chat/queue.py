@@ -130,16 +130,16 @@ class ChatQueue:
             if not waits(session):
                 return  # it left the queue (the customer left) while we waited for the lock
             await self.messages.store(session, session.joined(agent, time.time()), queue=Queue.REMOVE)
-            history = await self.messages.log.events_after(session.id, 0)
+            page = await self.messages.log.events_after(session.id, 0)
             sockets = self.registry.attach_agent(session.id, agent)
             for socket in sockets:
-                await self.registry.deliver(socket, [{
+                await self.messages.replay(socket, session.id, [{
                     "type": str(Out.ASSIGNED),
                     "session_id": session.id,
                     "customer": session.customer.as_dict(),
                     "subject": session.subject,
                     "participant_id": agent.id,
-                }, *history])
+                }], page)
             if not sockets:
                 # Every socket of the agent went away while the chat was given to it:
                 # nobody will disconnect it, so it is marked now, and comes back or is

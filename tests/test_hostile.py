@@ -267,3 +267,24 @@ def test_a_socket_that_stops_reading_is_dropped_instead_of_growing_the_server(ma
 
     carol.send(type="message", text="still served", client_id="after")
     assert carol.until(type="message", client_id="after")["text"] == "still served"
+
+
+def test_a_resume_of_a_long_chat_from_seq_0_gets_every_event_once_in_order(make_application, start_server, clients):
+    """The log is replayed a page at a time (chat.livelog.REPLAY_PAGE, 500): more
+    than two pages come whole, in order, with nothing between them."""
+    server = start_server(make_application(socket_messages_per_10s="5000", socket_frames_per_10s="100000"))
+    carol = Client.open(f"{server.ws}/ws/chat/")
+    clients.append(carol)
+    carol.send(type="start", nickname="Carol")
+    started = carol.until(type="started")
+    for n in range(1100):
+        carol.send(type="message", text=f"message {n}", client_id=f"m{n}")
+    last = carol.until(type="message", client_id="m1099", timeout=30)["seq"]
+
+    again = Client.open(f"{server.ws}/ws/chat/")
+    clients.append(again)
+    again.send(type="resume", session_id=started["session_id"], token=started["token"], last_seq=0)
+    assert again.until(type="resumed")["last_seq"] == last
+    again.until(type="message", client_id="m1099", timeout=30)
+    seqs = [f["seq"] for f in again.frames if "seq" in f]
+    assert seqs == list(range(1, last + 1))
