@@ -33,8 +33,9 @@ REPLAY_PAGE = 500
 # A Lua function, run for each event of a batch (``append`` batches the appends
 # of one turn of the event loop; ``append_many`` is a batch already).
 _APPEND_FUNCTION = """
-local function append(epoch_key, log, client_ids, meta, open_set, queue,
-                      writer_epoch, session_id, event_json, client_id, open_op, queue_op, retention, facts)
+local function append(epoch_key, log, client_ids, meta, open_set, queue, saves,
+                      writer_epoch, session_id, event_json, client_id, open_op, queue_op, save_after,
+                      retention, facts)
   local current = tonumber(redis.call('GET', epoch_key) or '0')
   if current ~= tonumber(writer_epoch) then return {'fenced', tostring(current)} end
   if client_id ~= '' then
@@ -46,10 +47,23 @@ local function append(epoch_key, log, client_ids, meta, open_set, queue,
   redis.call('RPUSH', log, event)
   if client_id ~= '' then redis.call('HSET', client_ids, client_id, seq) end
   if #facts > 0 then redis.call('HSET', meta, unpack(facts)) end
+  if save_after ~= '' then
+    -- The due-save record (issue 10): a save up to this seq is owed from now on,
+    -- and the sweeper hands it again unless a worker stores it within save_after s.
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+    redis.call('HSET', saves.upto, session_id, seq)
+    redis.call('ZADD', saves.owed, 'NX', now, session_id)
+    redis.call('ZADD', saves.due, 'GT', now + tonumber(save_after), session_id)
+  end
   if open_op == 'open' then redis.call('SADD', open_set, session_id)
   elseif open_op == 'close' then
     redis.call('SREM', open_set, session_id)
-    for _, key in ipairs({log, client_ids, meta}) do redis.call('EXPIRE', key, retention) end
+    -- A closed session's log is kept while its transcript is owed: its expiry
+    -- comes with the worker's confirmation of the final save (``saved``).
+    if redis.call('HEXISTS', saves.upto, session_id) == 0 then
+      for _, key in ipairs({log, client_ids, meta}) do redis.call('EXPIRE', key, retention) end
+    end
   end
   if queue_op == 'push' then
     local last = redis.call('ZRANGE', queue, -1, -1, 'WITHSCORES')
@@ -60,21 +74,25 @@ end
 """
 
 _APPEND_MANY = _APPEND_FUNCTION + """
--- KEYS: epoch, open set, queue, then for each event: its session's log, client-ids, meta
+-- KEYS: epoch, open set, queue, saves owed, saves due, saves upto, then for each
+--       event: its session's log, client-ids, meta
 -- ARGV: writer epoch, retention of a closed session (s), then for each event: session id,
---       event JSON without seq, client_id or '', open-set op, queue op, n, n meta field/values
+--       event JSON without seq, client_id or '', open-set op, queue op, the seconds
+--       after which the sweeper hands its save ('' if the event owes none), n, n meta
+--       field/values
 -- Returns outcome, payload of each event in turn; or only 'fenced', epoch, having
 -- written nothing (the epoch cannot move while the script runs).
 local out, a = {}, 3
-for k = 4, #KEYS, 3 do
-  local n = tonumber(ARGV[a + 5])
-  local result = append(KEYS[1], KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[2], KEYS[3],
-                        ARGV[1], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[2],
-                        {unpack(ARGV, a + 6, a + 5 + n)})
+local saves = {owed = KEYS[4], due = KEYS[5], upto = KEYS[6]}
+for k = 7, #KEYS, 3 do
+  local n = tonumber(ARGV[a + 6])
+  local result = append(KEYS[1], KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[2], KEYS[3], saves,
+                        ARGV[1], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5],
+                        ARGV[2], {unpack(ARGV, a + 7, a + 6 + n)})
   if result[1] == 'fenced' then return result end
   out[#out + 1] = result[1]
   out[#out + 1] = result[2]
-  a = a + 6 + n
+  a = a + 7 + n
 end
 return out
 """
@@ -100,8 +118,52 @@ return out
 """
 
 
-# A closed session's log stays this long for late resumes and the final
-# transcript save (which retries for minutes at most), then Redis drops it.
+# The due-save record (issue 10), per pair: ``saves owed`` (session -> since when,
+# by Redis's clock, a save is owed), ``saves due`` (session -> when the sweeper
+# hands it next), ``saves upto`` (session -> the seq the store must reach).
+# ``saved`` is the worker's side: a save stored up to a seq takes the mark away
+# only if it reached the owed one, and lets a closed session's log expire.
+_SAVED = """
+-- KEYS: saves owed, saves due, saves upto, open set, then the session's log, client-ids, meta
+-- ARGV: session id, the seq the store holds, retention of a closed session (s),
+--       '1' to take the mark away whatever it says (the log is gone)
+-- Returns the seq still owed, 0 for none.
+local upto = redis.call('HGET', KEYS[3], ARGV[1])
+if upto then
+  if ARGV[4] ~= '1' and tonumber(upto) > tonumber(ARGV[2]) then
+    -- Stored part of it: progress, so not stuck; the rest stays owed.
+    local t = redis.call('TIME')
+    redis.call('ZADD', KEYS[1], 'XX', tonumber(t[1]) + tonumber(t[2]) / 1000000, ARGV[1])
+    return tonumber(upto)
+  end
+  redis.call('HDEL', KEYS[3], ARGV[1])
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+end
+if redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 0 and redis.call('TTL', KEYS[5]) == -1 then
+  for k = 5, 7 do redis.call('EXPIRE', KEYS[k], ARGV[3]) end
+end
+return 0
+"""
+
+_DUE = """
+-- KEYS: saves owed, saves due, saves upto; ARGV: the most to return
+-- Returns Redis's time (s), then for each save due by then: session id, the seq owed,
+-- since when it is owed.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local out = {tostring(now)}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))) do
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HGET', KEYS[3], id) or '0'
+  out[#out + 1] = redis.call('ZSCORE', KEYS[1], id) or tostring(now)
+end
+return out
+"""
+
+# A closed session's log stays this long after its final transcript save is
+# confirmed (for late resumes), then Redis drops it. Until that confirmation it
+# stays, however long the store is away (issue 10).
 CLOSED_SESSION_RETENTION_S = 24 * 60 * 60
 
 
@@ -130,6 +192,17 @@ class Appending(TypedDict, total=False):
     open_set: OpenSet
     queue: Queue
     facts: dict[str, str]
+    save_after: float | None
+
+
+@dataclass(frozen=True)
+class OwedSave:
+    """A transcript save the due-save record holds: up to ``upto``, owed since ``since``
+    (Redis's clock, unix seconds)."""
+
+    session_id: str
+    upto: int
+    since: float
 
 
 @dataclass(frozen=True)
@@ -191,6 +264,11 @@ class LiveLog:
         self.pair = pair
         self._append_many = client.register_script(_APPEND_MANY)
         self._load = client.register_script(_LOAD)
+        self._saved = client.register_script(_SAVED)
+        self._due = client.register_script(_DUE)
+        self._saves_keys = [
+            rediskeys.pair_saves_owed(pair), rediskeys.pair_saves_due(pair), rediskeys.pair_saves_upto(pair),
+        ]
         # Appends by epoch, reads of a log's tail: each turn's go in one round trip.
         self._appends: SameTurn[tuple[dict[str, Any], Appending], Stored] = SameTurn(self._append_chunks)
         self._tails: SameTurn[tuple[str, int], list[bytes]] = SameTurn(self._read_tails)
@@ -204,8 +282,13 @@ class LiveLog:
         open_set: OpenSet | None = None,
         queue: Queue | None = None,
         facts: dict[str, str] | None = None,
+        save_after: float | None = None,
     ) -> Stored:
         """Store ``event`` with the next seq; the stored event, or the original on a re-send.
+
+        With ``save_after``, the same script marks a transcript save of the session up
+        to this event as owed (the due-save record), due to the sweeper in that many
+        seconds unless a worker stores it first.
 
         Appends asked for in the same turn of the event loop (a reconnect storm,
         a busy minute) go to Redis together, as ``append_many`` sends them: the
@@ -213,7 +296,7 @@ class LiveLog:
         own. Each caller holds its session's lock, so a batch has at most one
         event of a session, and each event is fenced, deduped and numbered alone.
         """
-        options: Appending = {"client_id": client_id, "facts": facts or {}}
+        options: Appending = {"client_id": client_id, "facts": facts or {}, "save_after": save_after}
         if open_set is not None:
             options["open_set"] = open_set
         if queue is not None:
@@ -249,6 +332,7 @@ class LiveLog:
                 rediskeys.pair_epoch(self.pair),
                 rediskeys.pair_open_sessions(self.pair),
                 rediskeys.pair_queue(self.pair),
+                *self._saves_keys,
             ]
             args: list[Any] = [epoch, CLOSED_SESSION_RETENTION_S]
             for event, options in appends[start:start + APPEND_MANY_CHUNK]:
@@ -259,12 +343,14 @@ class LiveLog:
                     rediskeys.session_meta(session_id),
                 ]
                 facts = options.get("facts") or {}
+                save_after = options.get("save_after")
                 args += [
                     session_id,
                     json.dumps(event, separators=(",", ":")),
                     options.get("client_id", ""),
                     options.get("open_set") or "",
                     options.get("queue") or "",
+                    "" if save_after is None else save_after,
                     2 * len(facts),
                 ]
                 for name, value in facts.items():
@@ -335,3 +421,41 @@ class LiveLog:
     async def queue(self) -> list[str]:
         """The waiting sessions, first in line first."""
         return [raw.decode() for raw in await self._redis.zrange(rediskeys.pair_queue(self.pair), 0, -1)]
+
+    # -- the due-save record (issue 10) ----------------------------------------
+
+    async def saved(self, session_id: str, seq: int, *, gone: bool = False) -> int:
+        """A worker stored session ``session_id`` up to ``seq``: the owed save is done if
+        that reaches the seq it is owed up to, and then a closed session's log gets its
+        expiry. With ``gone`` (its log is no more) the mark goes whatever it says.
+        The seq still owed; 0 for none."""
+        keys = [
+            *self._saves_keys,
+            rediskeys.pair_open_sessions(self.pair),
+            rediskeys.session_log(session_id),
+            rediskeys.session_client_ids(session_id),
+            rediskeys.session_meta(session_id),
+        ]
+        return int(await self._saved(keys=keys, args=[session_id, seq, CLOSED_SESSION_RETENTION_S,
+                                                      "1" if gone else "0"]))
+
+    async def due_saves(self, limit: int) -> tuple[float, list[OwedSave]]:
+        """Redis's time now, and at most ``limit`` owed saves due to the sweeper by then."""
+        reply = await self._due(keys=self._saves_keys, args=[limit])
+        owed = [
+            OwedSave(session_id.decode(), int(upto), float(since))
+            for session_id, upto, since in zip(reply[1::3], reply[2::3], reply[3::3], strict=True)
+        ]
+        return float(reply[0]), owed
+
+    async def reschedule_saves(self, due_at: dict[str, float]) -> None:
+        """When the sweeper hands each save next, for those still owed (a save stored
+        meanwhile is not brought back)."""
+        if due_at:
+            await self._redis.zadd(rediskeys.pair_saves_due(self.pair), due_at, xx=True)
+
+    async def every_save_due_now(self) -> None:
+        """Make every owed save due at once (a new term: what the last primary handed
+        may never have reached the broker)."""
+        key = rediskeys.pair_saves_due(self.pair)
+        await self._redis.zunionstore(key, {key: 0})

@@ -57,6 +57,10 @@ class Messages:
         # Called after each event is stored and sent, under the session's lock
         # (transcripts.live uses it to schedule saves): keep them quick.
         self.stored_hooks: list[StoredHook] = []
+        # Whether an event makes a transcript save owed, and in how many seconds the
+        # sweeper hands it if no worker stored it first (None: owes none); recorded
+        # by the event's own append (transcripts.live sets it; issue 10).
+        self.save_after: Callable[[dict[str, Any]], float | None] = lambda event: None
 
     # -- customer -------------------------------------------------------------
 
@@ -186,7 +190,8 @@ class Messages:
         original event on a re-sent client_id. The caller holds the session's lock."""
         epoch = self._write_epoch()
         try:
-            stored = await self.log.append(epoch, event, **{**bookkeeping(event), **options})
+            stored = await self.log.append(epoch, event, **{**bookkeeping(event), **options},
+                                           save_after=self.save_after(event))
         except Fenced as fenced:
             raise await self.fenced(fenced, f"session {session.id}") from None
         if not stored.duplicate:
@@ -199,7 +204,8 @@ class Messages:
         to those sessions meanwhile (their locks, or an instance not serving yet)."""
         epoch = self._write_epoch()
         try:
-            stored = await self.log.append_many(epoch, [(event, bookkeeping(event)) for _, event in said])
+            stored = await self.log.append_many(
+                epoch, [(event, {**bookkeeping(event), "save_after": self.save_after(event)}) for _, event in said])
         except Fenced as fenced:
             raise await self.fenced(fenced, f"pair {self.instance.pair}: {what}") from None
         for (session, _), done in zip(said, stored, strict=True):

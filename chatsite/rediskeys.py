@@ -96,3 +96,22 @@ def login_failures(kind: str, value_hash: str) -> str:
     """Failed logins of one username or client address (``kind``), counted within the
     throttle's window; expires with it (chat.login_throttle)."""
     return _key("auth", "login-failures", kind, value_hash)
+
+
+# The due-save record of a pair's transcripts (chat.livelog, issue 10).
+def pair_saves_owed(pair: str) -> str:
+    """Sorted set of the sessions whose transcript is owed a save, scored by since
+    when (Redis's clock, unix seconds): a save is owed from the event that calls for
+    it until a worker has stored that event."""
+    return _key("pair", pair, "saves-owed")
+
+
+def pair_saves_due(pair: str) -> str:
+    """Sorted set of the same sessions, scored by when the sweeper next hands their
+    save to the broker (unix seconds)."""
+    return _key("pair", pair, "saves-due")
+
+
+def pair_saves_upto(pair: str) -> str:
+    """Hash session id -> the seq the owed save must reach."""
+    return _key("pair", pair, "saves-upto")

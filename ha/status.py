@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from chatsite import rediskeys
+from transcripts.due import STUCK_AFTER_S
 
 from .models import Application
 
@@ -47,5 +48,19 @@ def pair_status(client: redis.Redis, pair: str) -> dict[str, Any]:
         "primary": holder,
         "open_sessions": client.scard(rediskeys.pair_open_sessions(pair)),
         "queued": client.zcard(rediskeys.pair_queue(pair)),
+        **owed_transcripts(client, pair),
         "instances": members,
+    }
+
+
+def owed_transcripts(client: redis.Redis, pair: str) -> dict[str, int]:
+    """How many of the pair's transcripts are owed a save (chat.livelog's due-save
+    record), and how many of those for longer than transcripts.due.STUCK_AFTER_S:
+    their live logs are kept until they are saved, and an operator should look."""
+    seconds, micros = client.time()
+    now = seconds + micros / 1e6
+    key = rediskeys.pair_saves_owed(pair)
+    return {
+        "transcripts_owed": client.zcard(key),
+        "transcripts_stuck": client.zcount(key, "-inf", now - STUCK_AFTER_S),
     }

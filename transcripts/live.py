@@ -6,7 +6,14 @@ is due and hands a task to the broker on a thread of its own, so the message
 path never waits on it. Saves coalesce: while one is in flight for a session,
 further messages only mark it dirty, and one more save follows when the report
 comes back; since a save writes everything up to the latest event, a burst of
-messages costs a few saves. The final save, on ``closed``, is always sent.
+messages costs a few saves.
+
+A hand-off may never happen (the primary killed first, a broker error) and a
+save may never end (a worker killed mid-save, a store away for longer than the
+retries). So the append that stores an event calling for a save also marks the
+save as owed in Redis (``save_after``; chat.livelog's due-save record), and
+only a worker that stored the event takes the mark away; the serving primary's
+sweeper (transcripts.sweeper) hands again every save that stayed owed (issue 10).
 
 Workers report each save's outcome to the pair's channel layer group
 (transcripts.feedback); ``TranscriptSaves.run`` listens there and turns
@@ -18,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
+import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +34,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from channels.layers import get_channel_layer
+from django.conf import settings as django_settings
+from kombu.exceptions import OperationalError
 
 from chat.frames import CloseReason, Notice
 from chat.service import ChatService
@@ -32,6 +43,7 @@ from chat.session import ChatError, ChatSession
 
 from . import feedback
 from .policy import SavePolicy
+from .sweeper import SaveSweeper
 from .tasks import SAVE_TIME_LIMIT_SECONDS, save_transcript
 
 logger = logging.getLogger(__name__)
@@ -80,6 +92,29 @@ class Coalescer:
         self._pending.pop(session_id, None)
 
 
+class HandOffFaults:
+    """A test hook (CHAT_TEST_HOOKS only), from TRANSCRIPT_TEST_HANDOFF in the
+    environment: ``refuse:N`` refuses this process's first N hand-offs to the broker
+    as a broker that does not answer would; ``hold`` holds every hand-off forever, as
+    a primary killed before it handed anything. Runs on the sender thread."""
+
+    def __init__(self, spec: str) -> None:
+        self.hold = spec == "hold"
+        self.refusals = int(spec.partition(":")[2]) if spec.startswith("refuse:") else 0
+
+    @classmethod
+    def from_environment(cls) -> HandOffFaults | None:
+        spec = os.environ.get("TRANSCRIPT_TEST_HANDOFF", "")
+        return cls(spec) if django_settings.CHAT_TEST_HOOKS and spec else None
+
+    def before_hand_off(self) -> None:
+        if self.hold:
+            threading.Event().wait()
+        if self.refusals > 0:
+            self.refusals -= 1
+            raise OperationalError("the broker refused the hand-off (TRANSCRIPT_TEST_HANDOFF)")
+
+
 class TranscriptSaves:
     def __init__(self, service: ChatService) -> None:
         self.service = service
@@ -92,7 +127,10 @@ class TranscriptSaves:
         self._policy: SavePolicy | None = None
         # One thread, so that the broker's client is never shared between threads.
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcript-saves")
+        self._faults = HandOffFaults.from_environment()
         service.stored_hooks.append(self.stored)
+        service.messages.save_after = self.save_after
+        self.sweeper = SaveSweeper(self.instance, service.messages.log, self._hand_off_owed)
 
     @property
     def policy(self) -> SavePolicy:
@@ -101,7 +139,13 @@ class TranscriptSaves:
             self._policy, self._policy_of = SavePolicy.of(settings), settings
         return self._policy
 
-    # -- the hook on the message path (under the session's lock) --------------
+    # -- the hooks on the message path (under the session's lock) -------------
+
+    def save_after(self, event: dict[str, Any]) -> float | None:
+        """Whether storing ``event`` makes a save owed and, if so, in how many seconds
+        the sweeper hands it (Messages.save_after: the append records it)."""
+        policy = self.policy
+        return policy.sweep_after_s if policy.owes(event) else None
 
     async def stored(self, session: ChatSession, event: dict[str, Any]) -> None:
         """Send a save if ``event`` calls for one; never waits on the broker."""
@@ -120,21 +164,55 @@ class TranscriptSaves:
 
     def _send(self, session_id: str, pair: str, policy: SavePolicy) -> None:
         sending = asyncio.get_running_loop().run_in_executor(
-            self._sender,
-            functools.partial(save_transcript.apply_async, (session_id, pair), policy.task_options()),
+            self._sender, functools.partial(self._hand_off, session_id, pair, policy.task_options()),
         )
         sending.add_done_callback(functools.partial(self._sent, session_id))
+
+    def _hand_off(self, session_id: str, pair: str, options: dict[str, Any], **sending: Any) -> None:
+        """Hand one save to the broker (on the sender thread)."""
+        if self._faults is not None:
+            self._faults.before_hand_off()
+        save_transcript.apply_async((session_id, pair), options, **sending)
 
     def _sent(self, session_id: str, sending: asyncio.Future) -> None:
         error = None if sending.cancelled() else sending.exception()
         if error is not None:
-            logger.error("session %s: could not hand a transcript save to the broker: %s", session_id, error)
+            logger.error("session %s: could not hand a transcript save to the broker (the sweeper hands it "
+                         "again in %.0f s): %s", session_id, self.policy.sweep_after_s, error)
             self.coalescer.forget(session_id)  # so that the next message tries again
+
+    def _hand_off_owed(self, saves: list[tuple[str, float]]) -> None:
+        """The sweeper's hand-offs, on the sender thread; each task expires when the
+        next hand-off of the same save comes, so a broker with no worker does not pile
+        up copies that all run once one starts."""
+        asyncio.get_running_loop().run_in_executor(
+            self._sender, self._hand_off_each, self.instance.pair, self.policy.sweeper_task_options(), saves,
+        ).add_done_callback(self._owed_sent)
+
+    def _hand_off_each(self, pair: str, options: dict[str, Any], saves: list[tuple[str, float]]) -> int:
+        failed = 0
+        for session_id, expires_s in saves:
+            try:
+                self._hand_off(session_id, pair, options, expires=expires_s)
+            except Exception as error:
+                failed += 1
+                logger.error("session %s: could not hand an owed transcript save to the broker: %s",
+                             session_id, error)
+        return failed
+
+    @staticmethod
+    def _owed_sent(sending: asyncio.Future) -> None:
+        if not sending.cancelled() and sending.exception() is not None:
+            logger.error("handing owed transcript saves to the broker failed: %s", sending.exception())
 
     # -- the workers' reports -------------------------------------------------
 
     async def run(self) -> None:
-        """Listen to the pair's group for the workers' reports while the process runs."""
+        """While the process runs: listen to the pair's group for the workers' reports,
+        and sweep for owed saves whenever this instance serves."""
+        await asyncio.gather(self._listen_for_reports(), self.sweeper.run())
+
+    async def _listen_for_reports(self) -> None:
         layer = get_channel_layer()
         while True:
             try:

@@ -14,6 +14,8 @@ from typing import Any
 
 from chat.frames import CloseReason, Event
 
+from . import due
+
 # The events transcript-save-notices calls "major notices".
 MAJOR_NOTICES = frozenset({Event.JOINED, Event.LEFT, Event.DISCONNECTED, Event.RECONNECTED})
 # Every event transcript-save-notices may leave out; messages and the end are always kept.
@@ -46,11 +48,22 @@ class SavePolicy:
         )
 
     def saves_after(self, event: Mapping[str, Any]) -> bool:
-        """Whether storing ``event`` calls for a save."""
+        """Whether storing ``event`` hands a save to the broker at once."""
         if event["type"] == Event.CLOSED:
-            # The final save always happens, except when a failed save closed the chat.
+            # A chat that a failed save closed gets no final save at once: the store
+            # just failed. Its transcript stays owed (``owes``): the sweeper completes it.
             return event["reason"] != CloseReason.TRANSCRIPT_SAVE_ERROR
         return self.auto_save >= 1 and event["type"] == Event.MESSAGE
+
+    def owes(self, event: Mapping[str, Any]) -> bool:
+        """Whether storing ``event`` makes a save up to it owed (the due-save record):
+        every end, whatever its reason, and every event that calls for a save."""
+        return event["type"] == Event.CLOSED or self.saves_after(event)
+
+    @property
+    def sweep_after_s(self) -> float:
+        """Seconds after an owed event before the sweeper hands its save: past the retries."""
+        return due.sweep_after(self.attempts, self.delay)
 
     @property
     def tells_participants(self) -> bool:
@@ -60,6 +73,12 @@ class SavePolicy:
     def task_options(self) -> dict[str, Any]:
         """What transcripts.tasks.save_transcript needs besides the ids."""
         return {"attempts": self.attempts, "delay": self.delay, "notices": self.notices}
+
+    def sweeper_task_options(self) -> dict[str, Any]:
+        """The same for the sweeper's hand-offs: one try each (the sweeper is their
+        retry, with its back-off) and no report, so that neither notices nor the
+        ``close`` policy hear of them: those belong to the first save and its retries."""
+        return {"attempts": 0, "delay": self.delay, "notices": self.notices, "report": False}
 
     def longest_save_seconds(self, one_try_seconds: float) -> float:
         """How long a save with every retry may take when each try takes ``one_try_seconds``."""

@@ -15,7 +15,7 @@ import redis.asyncio as redis
 from django.conf import settings
 
 from chat.frames import Event
-from chat.livelog import LiveLog
+from chat.livelog import REPLAY_PAGE, LiveLog
 
 from .policy import keeps
 from .store import Batch, Unavailable, get_store
@@ -26,19 +26,25 @@ logger = logging.getLogger(__name__)
 def save(session_id: str, pair: str, notices: str) -> int:
     """Save what the store lacks of session ``session_id``; the highest seq it now holds.
 
-    Raises store.Unavailable or store.Refused when the save did not happen.
+    Then tells the due-save record (chat.livelog ``saved``) what the store holds,
+    which takes the mark away once it reaches the owed seq. Raises store.Unavailable
+    or store.Refused when the save did not happen.
     """
     store = get_store()
     after = store.saved_seq(session_id)
     facts, events = asyncio.run(_read(pair, session_id, after))
     if not facts:
-        logger.warning("session %s: nothing to save, the live log of pair %s has no such session",
-                       session_id, pair)
+        # Its log expired or was removed: nothing can complete it any more, so it is
+        # no longer owed. Said loudly, as it loses what the store lacks.
+        logger.error("session %s: the live log of pair %s has no such session; its transcript stays "
+                     "at seq %d", session_id, pair, after)
+        asyncio.run(_settle(pair, session_id, after, gone=True))
         return after
-    if not events:
-        return after
-    saved = store.write(batch(session_id, facts, events, after, notices))
-    logger.info("session %s: saved events %d to %d", session_id, after + 1, saved)
+    saved = after
+    if events:
+        saved = store.write(batch(session_id, facts, events, after, notices))
+        logger.info("session %s: saved events %d to %d", session_id, after + 1, saved)
+    asyncio.run(_settle(pair, session_id, saved))
     return saved
 
 
@@ -46,8 +52,25 @@ async def _read(pair: str, session_id: str, after: int) -> tuple[dict[str, str],
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:
         log = LiveLog(client, pair)
-        return await log.facts(session_id), await log.events_after(session_id, after)
+        facts, events = await log.facts(session_id), await log.events_after(session_id, after)
+        page = events
+        while len(page) == REPLAY_PAGE:  # a read gives a page: a long chat is read to its end
+            page = await log.events_after(session_id, page[-1]["seq"])
+            events += page
+        return facts, events
     except (redis.ConnectionError, redis.TimeoutError) as error:
+        raise Unavailable(f"the live log did not answer: {error}") from error
+    finally:
+        await client.aclose()
+
+
+async def _settle(pair: str, session_id: str, saved: int, *, gone: bool = False) -> None:
+    """Tell the due-save record that the store holds ``session_id`` up to ``saved``."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        await LiveLog(client, pair).saved(session_id, saved, gone=gone)
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        # Retried as any save: the next try writes nothing and settles.
         raise Unavailable(f"the live log did not answer: {error}") from error
     finally:
         await client.aclose()

@@ -24,11 +24,13 @@ SAVE_TIME_LIMIT_SECONDS = 20
 
 
 class ReportingTask(Task):
-    """Tells the pair's serving instance how each save ended, retries done."""
+    """Tells the pair's serving instance how each save ended, retries done (unless
+    the save is the sweeper's: ``report=False``)."""
 
     def on_success(self, retval: int, task_id: str, args: tuple, kwargs: dict[str, Any]) -> None:
         session_id, pair = args
-        feedback.report_saved(pair, session_id, retval)
+        if kwargs.get("report", True):
+            feedback.report_saved(pair, session_id, retval)
 
     def on_failure(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict[str, Any],
                    einfo: Any) -> None:
@@ -36,7 +38,8 @@ class ReportingTask(Task):
         kind = exc.kind if isinstance(exc, SaveFailed) else SaveFailed.kind
         logger.error("session %s: transcript save failed (%s, %d retries): %s",
                      session_id, kind, self.request.retries, exc)
-        feedback.report_failed(pair, session_id, kind)
+        if kwargs.get("report", True):
+            feedback.report_failed(pair, session_id, kind)
 
 
 @shared_task(
@@ -48,8 +51,11 @@ class ReportingTask(Task):
     throws=(SaveFailed,),
 )
 def save_transcript(self: Task, session_id: str, pair: str, *, attempts: int, delay: float,
-                    notices: str) -> int:
-    """Save session ``session_id`` of ``pair`` up to its latest event; the seq saved."""
+                    notices: str, report: bool = True) -> int:
+    """Save session ``session_id`` of ``pair`` up to its latest event; the seq saved.
+
+    Ends by telling the due-save record what the store now holds (saving.save), so
+    a save that dies before that (a worker killed mid-save) stays owed."""
     try:
         try:
             return saving.save(session_id, pair, notices)

@@ -49,6 +49,7 @@ def wait_saved(session_id: str, *, upto: int = 1, ended: bool = False, timeout: 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "options(**values): option values of the test's chat server")
+    config.addinivalue_line("markers", "server_env(**values): extra environment of the test's chat server")
 
 
 @pytest.fixture
@@ -59,8 +60,15 @@ def server_options(request) -> dict[str, str]:
 
 
 @pytest.fixture
-def server(make_application, start_server, server_options):
-    return start_server(make_application(**server_options))
+def server_env(request) -> dict[str, str]:
+    """Extra environment of the chat server: the test's ``server_env`` mark (test hooks)."""
+    mark = request.node.get_closest_marker("server_env")
+    return mark.kwargs if mark else {}
+
+
+@pytest.fixture
+def server(make_application, start_server, server_options, server_env):
+    return start_server(make_application(**server_options), **server_env)
 
 
 @pytest.fixture

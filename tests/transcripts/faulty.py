@@ -5,6 +5,10 @@ with FAULTY_STORE_ERROR (``unavailable`` or ``refused``), then writes go to the
 database. Each write attempt is one JSON line in FAULTY_STORE_LOG, so that the
 test sees how many tries there were and when. Meant for a worker with one
 process (--concurrency 1): the count is the log's length.
+
+With FAULTY_STORE_BLOCK (a path), a write stops in the middle, its rows written
+but not committed: it creates that file and waits forever, for the test to kill
+the worker there.
 """
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ import json
 import os
 import time
 from pathlib import Path
+
+from django.db import transaction
 
 from transcripts.store import Batch, DatabaseStore, Refused, Unavailable
 
@@ -28,6 +34,12 @@ class FaultyStore(DatabaseStore):
         if fails:
             kind = os.environ.get("FAULTY_STORE_ERROR", "unavailable")
             raise ERRORS[kind](f"fault {tried + 1} of the test")
+        if block := os.environ.get("FAULTY_STORE_BLOCK"):
+            with transaction.atomic():
+                saved = super().write(batch)  # in a savepoint of the transaction that never commits
+                Path(block).write_text(json.dumps({"upto": saved}))
+                while True:
+                    time.sleep(1)
         return super().write(batch)
 
 

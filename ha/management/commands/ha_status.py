@@ -3,6 +3,7 @@ import json
 from django.core.management.base import BaseCommand
 
 from ha.status import connect, pair_status, pairs_named
+from transcripts.due import STUCK_AFTER_S
 
 
 class Command(BaseCommand):
@@ -23,7 +24,10 @@ class Command(BaseCommand):
                 continue
             self.stdout.write(
                 f"pair {status['pair']}: epoch {status['epoch']}, primary {status['primary'] or 'none'}, "
-                f"{status['open_sessions']} open sessions, {status['queued']} waiting for an agent"
+                f"{status['open_sessions']} open sessions, {status['queued']} waiting for an agent, "
+                f"{status['transcripts_owed']} transcripts owed a save"
+                + (f" ({status['transcripts_stuck']} for over {STUCK_AFTER_S // 60} min: is the store or "
+                   "every worker down?)" if status["transcripts_stuck"] else "")
             )
             for member in status["instances"]:
                 self.stdout.write(
