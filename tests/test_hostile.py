@@ -96,13 +96,17 @@ def test_a_message_with_newlines_and_tabs_is_kept_as_typed(chat):
 
 
 @pytest.mark.parametrize(
-    "nickname", ["\udfff", "a\u0000b", "x" * 65, "two\nlines", "   "],
-    ids=["lone-surrogate", "nul", "too-long", "newline", "blank"],
+    ("nickname", "subject"),
+    [("\udfff", "s"), ("a\u0000b", "s"), ("x" * 65, "s"), ("two\nlines", "s"), ("   ", "s"),
+     ("Carol", "\udfff"), ("Carol", "a\u0000b"), ("Carol", "y" * 201), ("Carol", 42)],
+    ids=["lone-surrogate", "nul", "too-long", "newline", "blank",
+         "subject-lone-surrogate", "subject-nul", "subject-too-long", "subject-not-text"],
 )
-def test_a_start_with_a_bad_nickname_opens_no_session(server, redis_client, clients, nickname):
+def test_a_start_with_a_bad_nickname_or_subject_opens_no_session(server, redis_client, clients, nickname, subject):
+    """No `started`, no token, nothing queued: a session is stored before it is told."""
     client = Client.open(f"{server.ws}/ws/chat/")
     clients.append(client)
-    client.send_raw(json.dumps({"type": "start", "nickname": nickname, "subject": "s"}))
+    client.send_raw(json.dumps({"type": "start", "nickname": nickname, "subject": subject}))
     assert client.until(type="error")["code"] in {"bad-text", "too-long", "bad-frame"}
     assert redis_client.zcard(rediskeys.pair_queue(topology_pair(server))) == 0
     assert not [f for f in client.frames if f["type"] == "started"]
