@@ -33,7 +33,7 @@ from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 from django.dispatch import receiver
 
-from chatsite import rediskeys
+from chatsite import redisconf, rediskeys
 from ha.runtime import current
 
 from .agents import ais_agent, display_name
@@ -137,7 +137,7 @@ def redis_client() -> redis.Redis:
     first use, shared by the process's threads."""
     global _client
     if _client is None:
-        _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+        _client = redisconf.config().client(socket_timeout=2, socket_connect_timeout=2)
     return _client
 
 

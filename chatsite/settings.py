@@ -5,6 +5,7 @@ from pathlib import Path
 import dj_database_url
 
 from .env import envbool, envint, envlist, envstr, secret_key
+from .redisconf import RedisConfig
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -107,21 +108,27 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # Redis: channel layer, HA lease, live session log, Celery broker. Every key
 # this project writes starts with REDIS_PREFIX, so a test run (or a second
-# stack) can share a Redis server with a live one.
+# stack) can share a Redis server with a live one. With REDIS_SENTINELS and
+# REDIS_SENTINEL_MASTER set, every user finds the master through the sentinels
+# and REDIS_URL is not used (chatsite.redisconf makes every connection; issue 11).
 REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_SENTINELS = envstr("REDIS_SENTINELS", "")
+REDIS_SENTINEL_MASTER = envstr("REDIS_SENTINEL_MASTER", "")
+REDIS_DB = envint("REDIS_DB", 0)
 REDIS_PREFIX = envstr("REDIS_PREFIX", "chatha")
+_redis = RedisConfig.from_values(REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_MASTER, REDIS_DB)
 
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         # channels_redis blocks 5 s in each receive; redis-py's own 5 s socket
         # timeout would race it and fail idle receives, hence the longer one.
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 10}], "prefix": f"{REDIS_PREFIX}:asgi"},
+        "CONFIG": {"hosts": [_redis.channel_layer_host(socket_timeout=10)], "prefix": f"{REDIS_PREFIX}:asgi"},
     }
 }
 
-CELERY_BROKER_URL = REDIS_URL
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_PREFIX}:celery:"}
+CELERY_BROKER_URL = _redis.celery_url()
+CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_PREFIX}:celery:", **_redis.celery_transport_options()}
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

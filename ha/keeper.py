@@ -25,9 +25,10 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as redis
-from django.conf import settings
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+
+from chatsite import redisconf
 
 from .lease import Lease
 from .role import Action, Role
@@ -53,8 +54,8 @@ ALIVE_LEASES = 1
 def _lease_client() -> redis.Redis:
     """One connection, never retried behind our back: its id is what the backup
     watches, so a new connection must go through ``connection_id`` again."""
-    return redis.Redis.from_url(
-        settings.REDIS_URL, single_connection_client=True, retry=Retry(NoBackoff(), 0),
+    return redisconf.config().async_client(
+        single_connection=True, retry=Retry(NoBackoff(), 0),
         socket_timeout=LEASE_REDIS_TIMEOUT_S, socket_connect_timeout=LEASE_REDIS_TIMEOUT_S,
     )
 

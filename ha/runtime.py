@@ -28,6 +28,8 @@ from typing import Protocol
 import redis.asyncio as redis
 from django.conf import settings
 
+from chatsite import redisconf
+
 from . import options
 from .keeper import LeaseKeeper
 from .liveness import LoopLife
@@ -240,11 +242,8 @@ class Instance:
 
 
 def _client(connections: int, timeout_s: float) -> redis.Redis:
-    pool = redis.BlockingConnectionPool.from_url(
-        settings.REDIS_URL, max_connections=connections, timeout=REDIS_WAIT_S,
-        socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-    )
-    return redis.Redis(connection_pool=pool)
+    return redisconf.config().async_pooled_client(
+        connections, REDIS_WAIT_S, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
 
 
 _current: Instance | None = None

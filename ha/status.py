@@ -5,17 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import redis
-from django.conf import settings
 from django.core.management.base import CommandError
 
-from chatsite import rediskeys
+from chatsite import redisconf, rediskeys
 from transcripts.due import STUCK_AFTER_S
 
 from .models import Application
 
 
 def connect() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, decode_responses=True, socket_connect_timeout=2)
+    return redisconf.config().client(decode_responses=True, socket_connect_timeout=2)
 
 
 def pairs_named(pair: str | None) -> list[str]:

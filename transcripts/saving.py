@@ -12,10 +12,10 @@ from datetime import datetime
 from typing import Any
 
 import redis.asyncio as redis
-from django.conf import settings
 
 from chat.frames import Event
 from chat.livelog import REPLAY_PAGE, LiveLog
+from chatsite import redisconf
 
 from .policy import keeps
 from .store import Batch, Unavailable, get_store
@@ -49,7 +49,7 @@ def save(session_id: str, pair: str, notices: str) -> int:
 
 
 async def _read(pair: str, session_id: str, after: int) -> tuple[dict[str, str], list[dict[str, Any]]]:
-    client = redis.Redis.from_url(settings.REDIS_URL)
+    client = redisconf.config().async_client()
     try:
         log = LiveLog(client, pair)
         facts, events = await log.facts(session_id), await log.events_after(session_id, after)
@@ -66,7 +66,7 @@ async def _read(pair: str, session_id: str, after: int) -> tuple[dict[str, str],
 
 async def _settle(pair: str, session_id: str, saved: int, *, gone: bool = False) -> None:
     """Tell the due-save record that the store holds ``session_id`` up to ``saved``."""
-    client = redis.Redis.from_url(settings.REDIS_URL)
+    client = redisconf.config().async_client()
     try:
         await LiveLog(client, pair).saved(session_id, saved, gone=gone)
     except (redis.ConnectionError, redis.TimeoutError) as error:
