@@ -75,7 +75,9 @@ class RoleChanges:
         them (each participant that was connected is marked disconnected until it
         resumes), ``none`` closes them. After a switchover they always carry on, and
         nobody is marked disconnected unless they fail to follow (chat.sweeper).
-        The same few round trips however many sessions there are: the open set,
+        Every transcript save still owed is made due to the sweeper at once
+        (transcripts.sweeper). The same few round trips however many sessions there
+        are: the open set,
         every open session's facts and log, what the takeover stores in each, the
         queue's order.
         """
@@ -83,6 +85,10 @@ class RoleChanges:
         self.messages.replace([], [])
         restore = not takeover or self.instance.settings["session-restoration-mode"] == "simple"
         log = self.messages.log
+        # What the last term left owed to the transcript store is due at once: its
+        # hand-offs may never have reached the broker (issue 10). Before this term
+        # writes anything, so that its own saves wait their time.
+        await log.every_save_due_now()
         open_ids = sorted(await log.open_sessions())
         sessions = [
             ChatSession.rebuild(session_id, facts, events)

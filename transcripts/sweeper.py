@@ -2,9 +2,9 @@
 
 Every SWEEP_INTERVAL_S the serving instance asks the due-save record
 (chat.livelog) for the saves that stayed owed past their time and hands each to
-the broker again, then waits longer before the next try (transcripts.due). At the
-start of each term as primary it makes every owed save due at once: what the last
-primary handed may never have reached the broker.
+the broker again, then waits longer before the next try (transcripts.due). A
+takeover (chat.takeover) makes every save owed before it due at once: what the
+last primary handed may never have reached the broker.
 
 Why here and not on Celery beat: the primary already runs a loop each second
 (chat.periodic), owns the pair's live log and its epoch, and knows the options
@@ -39,7 +39,6 @@ class SaveSweeper:
         self.instance = instance
         self.log = log
         self.hand_off = hand_off
-        self._term: int | None = None
 
     async def run(self) -> None:
         """Sweep every SWEEP_INTERVAL_S while the process runs, whenever this instance serves."""
@@ -47,9 +46,6 @@ class SaveSweeper:
 
     async def sweep(self) -> list[due.Resend]:
         """Hand every owed save that came due to the broker again; what was handed."""
-        if self._term != self.instance.epoch:
-            await self.log.every_save_due_now()
-            self._term = self.instance.epoch
         now, owed = await self.log.due_saves(SWEEP_LIMIT)
         resends = due.plan(now, owed)
         if not resends:

@@ -84,7 +84,7 @@ def test_a_session_closed_with_nothing_owed_expires_at_once_and_a_gone_log_drops
     with_live_log(redis_url, scenario)
 
 
-def test_the_sweeper_hands_what_came_due_backs_off_and_hands_everything_again_in_a_new_term(redis_url):
+def test_the_sweeper_hands_what_came_due_backs_off_and_a_new_term_makes_everything_due(redis_url):
     async def scenario(redis, log: LiveLog) -> None:
         instance = StandInInstance(redis, log.pair, epoch=1)
         handed: list[list[tuple[str, float]]] = []
@@ -95,29 +95,31 @@ def test_the_sweeper_hands_what_came_due_backs_off_and_hands_everything_again_in
         await log.append(1, fresh.closing("customer-left"), **CLOSING, save_after=3600)
 
         before = await redis_now(redis)
-        resends = await sweeper.sweep()  # the first term: every owed save at once
-        assert {r.session_id for r in resends} == {late.id, fresh.id}
-        assert all(r.wait == due.MIN_RESEND_S for r in resends)
-        assert handed == [[(r.session_id, r.wait) for r in resends]]
-        # Backed off: each is due again only once its wait is over.
-        assert all(due_at >= before + due.MIN_RESEND_S for _, _, due_at in (await owed(redis, log.pair)).values())
+        resends = await sweeper.sweep()
+        assert [(r.session_id, r.wait) for r in resends] == [(late.id, due.MIN_RESEND_S)]
+        assert handed == [[(late.id, due.MIN_RESEND_S)]]
+        # Backed off: due again only once its wait is over.
+        assert (await owed(redis, log.pair))[late.id][2] >= before + due.MIN_RESEND_S
 
         await log.saved(late.id, late.last_seq + 1)
-        instance.epoch = 2  # a takeover: the new term hands what is still owed
+        await log.every_save_due_now()  # a takeover: what the last term left owed is due at once
         assert [r.session_id for r in await sweeper.sweep()] == [fresh.id]
 
     with_live_log(redis_url, scenario)
 
 
-def test_a_takeover_that_closes_the_sessions_hands_and_owes_their_final_saves(redis_url):
+def test_a_takeover_hands_and_owes_the_final_saves_of_the_chats_it_closes(redis_url):
     """session-restoration-mode none: the pair itself closes the chats (not-restored);
-    each closed event is stored with its save owed, and the save is handed at once."""
+    each closed event is stored with its save owed, and the save is handed at once.
+    What the last term left owed is due to the sweeper at once."""
 
     async def scenario() -> None:
         redis, pair = client(redis_url), new_pair()
         await set_epoch(redis, pair, 1)
         log = LiveLog(redis, pair)
         sessions = [await open_session(log, 1, agent=ALICE), await open_session(log, 1)]
+        left_owed = await open_session(log, 1)
+        await log.append(1, left_owed.closing("customer-left"), **CLOSING, save_after=3600)
         await set_epoch(redis, pair, 2)
 
         instance = StandInInstance(redis, pair, epoch=2, **{"session-restoration-mode": "none"})
@@ -130,7 +132,10 @@ def test_a_takeover_that_closes_the_sessions_hands_and_owes_their_final_saves(re
 
         assert sorted(handed) == sorted(s.id for s in sessions)
         record = await owed(redis, pair)
-        assert {sid: seq for sid, (seq, _, _) in record.items()} == {s.id: s.last_seq + 1 for s in sessions}
+        assert {sid: seq for sid, (seq, _, _) in record.items()} == {
+            s.id: s.last_seq + 1 for s in [*sessions, left_owed]}
+        assert record[left_owed.id][2] == 0  # the last term's: due to the sweeper at once
+        assert all(record[s.id][2] > 0 for s in sessions)  # this term's own wait their time
         for session in sessions:
             assert await redis.ttl(rediskeys.session_log(session.id)) == -1
         await redis.aclose()

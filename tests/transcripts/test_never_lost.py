@@ -37,8 +37,8 @@ def open_chat(primary, backup, agent_cookie) -> tuple[Participant, Participant, 
     alice.until(type="assigned")
     alice.until(type="joined", role="agent")
     carol.say("my parcel is late")
-    alice.say("let me look", session_id)
     carol.drain_until_acked()
+    alice.say("let me look", session_id)
     alice.drain_until_acked()
     return carol, alice, session_id
 
