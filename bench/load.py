@@ -9,6 +9,7 @@ or, with --idle and --surge, one instance at contact-center scale (issue 14).
     .venv/bin/python bench/load.py --failover --stop --chats 1000 --interval 1
     .venv/bin/python bench/load.py --idle 10000 --window-seconds 30
     .venv/bin/python bench/load.py --surge 5000 --surge-seconds 10 --surge-agents 100
+    .venv/bin/python bench/load.py --chats 200 --messages 20 --paths ours --transcripts
 
 By default it starts its own chat server (its own application row, agents,
 REDIS_PREFIX and port; BENCH_BASELINE=1 so the baseline route exists), runs
@@ -37,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from bench import scale, stack
+from bench import scale, stack, transcripts
 from bench.clients import Baseline, ChatPath, Exchange, FailoverExchange, HandOver, OpenLoopExchange, Ours
 from bench.report import FailoverResult, Result, Takeover, percentile_ms, render, render_failover
 
@@ -72,6 +73,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                       "started with BENCH_BASELINE=1 for the baseline and use this DATABASE_URL")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="sample the server with py-spy during each exchange: DIR/<path>.speedscope.json")
+    parser.add_argument("--transcripts", action="store_true",
+                        help="run a transcript worker beside the server; once our path's chats are closed, wait "
+                             "until every transcript is complete and give the time from the last closed to the "
+                             "last transcript complete (bench/transcripts.py; not with --url or --failover)")
     failover = parser.add_argument_group("failover mode")
     failover.add_argument("--failover", action="store_true",
                           help="start a pair, kill -9 its serving member mid-run, measure the takeover (our path "
@@ -121,6 +126,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if min(args.chats, args.messages, args.window, args.size, args.kills) < 1 or (
             args.agents is not None and args.agents < 1):
         parser.error("--chats, --messages, --window, --size, --kills and --agents must be at least 1")
+    if args.transcripts and (args.url or args.failover or "ours" not in args.paths):
+        parser.error("--transcripts needs the bench's own single server and our path: no --url or --failover")
     if args.url and args.profile:
         parser.error("--profile needs the bench's own server; drop --url")
     if args.failover and (args.url or args.profile):
@@ -369,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
         return scale.run(args)
     agents = args.agents or args.chats
     try:
-        with stack.BenchStack(chats=args.chats, agents=agents, url=args.url, pair=args.failover) as bench:
+        with stack.BenchStack(chats=args.chats, agents=agents, url=args.url, pair=args.failover) as bench, \
+                transcripts.worker_beside(bench, args.transcripts):
             if args.failover:
                 outcome = asyncio.run(measure_failover(bench.target, args))
                 clean = outcome.clean  # an epoch that moved by 2 fails it too: the logs are worth reading
@@ -378,6 +386,10 @@ def main(argv: list[str] | None = None) -> int:
                 results = asyncio.run(measure(bench.target, args))
                 clean = all(r.lost == r.duplicates == r.errors == r.dropped == 0 for r in results)
                 report = render(results, args.messages, args.window, args.rate)
+                if args.transcripts:
+                    figure = transcripts.wait_complete(bench.run_id, args.chats, args.timeout)
+                    clean = clean and figure.clean
+                    report += "\n" + figure.render()
             bench.keep_logs = not clean
     except KeyboardInterrupt:
         logger.warning("interrupted: servers stopped, rows and keys removed")
