@@ -8,6 +8,13 @@ the session in or out of the pair's open set and queue, all atomically: a
 message costs one round trip. A takeover's events (a ``disconnected`` for each
 participant of each open session) are stored by the same Lua code, many events
 to a script call, in one round trip for them all (``append_many``).
+
+The same script keeps the due-save record of the pair's transcripts (issue 10):
+an event that calls for a save (``save_after``) marks the session's transcript
+as owed up to its seq, so that no event is stored without its save being owed;
+only a worker that stored that seq takes the mark away (``saved``), and only
+then does a closed session's log get its expiry. The serving primary's sweeper
+reads what came due (``due_saves``; transcripts.sweeper).
 """
 from __future__ import annotations
 
