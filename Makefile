@@ -1,9 +1,10 @@
-# The two commands of the README: `make run` (the whole stack) and `make test`.
+# The two commands of the README: `make run` (the whole stack) and `make test`;
+# `make run-sentinel` runs the stack on a local Redis Sentinel setup (docs/operations.md).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench clean
+.PHONY: run run-sentinel test bench clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,6 +14,9 @@ $(VENV)/.installed: requirements.txt
 
 run: $(VENV)/.installed
 	$(BIN)/python manage.py runstack
+
+run-sentinel: $(VENV)/.installed
+	$(BIN)/python manage.py runstack --sentinel
 
 # The browser tests drive Debian's chromium (browser downloads do not work here).
 CHROMIUM := /usr/bin/chromium

@@ -13,6 +13,7 @@ from one ``RedisConfig``; none of them knows which of the two ways is used.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,10 @@ import redis.asyncio as aioredis
 from django.core.exceptions import ImproperlyConfigured
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.asyncio.sentinel import SentinelConnectionPool as AsyncSentinelPool
+from redis.asyncio.sentinel import SentinelManagedConnection as AsyncSentinelConnection
 from redis.sentinel import Sentinel, SentinelConnectionPool
+
+logger = logging.getLogger("chatsite.redis")
 
 # A sentinel that does not answer within this long is skipped for the next one:
 # sentinels are asked before every new connection, and the lease keeper's
@@ -29,7 +33,38 @@ from redis.sentinel import Sentinel, SentinelConnectionPool
 SENTINEL_TIMEOUT_S = 0.5
 
 
-class _AsyncBlockingSentinelPool(AsyncSentinelPool, aioredis.BlockingConnectionPool):
+class _AsyncSentinelConnection(AsyncSentinelConnection):
+    """Asks the sentinels for the master again when it reconnects on its own.
+
+    redis-py reconnects a connection that a client keeps (``single_connection_client``,
+    the lease keeper's) inside ``send_packed_command``, to the address it had, which
+    skips the sentinels: after a failover it would knock on the dead master forever.
+    """
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        if not self.is_connected:
+            await self.connect()
+        await super().send_packed_command(command, check_health)
+
+
+class _AsyncSentinelPool(AsyncSentinelPool):
+    """Connections to the master the sentinels name; says in the log when that
+    master changed (a failover), once per pool."""
+
+    def __init__(self, service_name: str, sentinel_manager: AsyncSentinel, **kwargs: Any) -> None:
+        kwargs.setdefault("connection_class", _AsyncSentinelConnection)
+        super().__init__(service_name, sentinel_manager, **kwargs)
+
+    async def get_master_address(self) -> tuple[str, int]:
+        before = self.master_address
+        address = await super().get_master_address()
+        if before is not None and address != before:
+            logger.warning("Redis master %r is now %s:%s (was %s:%s): the sentinels failed it over",
+                           self.service_name, *address, *before)
+        return address
+
+
+class _AsyncBlockingSentinelPool(_AsyncSentinelPool, aioredis.BlockingConnectionPool):
     """The chat path's pool through Sentinel: a fixed number of connections that
     callers wait for (BlockingConnectionPool), each to the master of the moment."""
 
@@ -106,7 +141,7 @@ class RedisConfig:
         keeper's, whose id the backup watches)."""
         if not self.uses_sentinel:
             return aioredis.Redis.from_url(self.url, single_connection_client=single_connection, **connection)
-        pool = AsyncSentinelPool(self.master, self._async_sentinel(), db=self.db, **connection)
+        pool = _AsyncSentinelPool(self.master, self._async_sentinel(), db=self.db, **connection)
         client = _AsyncSentinelMaster(connection_pool=pool, single_connection_client=single_connection)
         client.auto_close_connection_pool = True
         return client

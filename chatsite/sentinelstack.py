@@ -111,6 +111,11 @@ class SentinelSetup:
                 process.wait()
 
 
+def local(workdir: Path) -> SentinelSetup:
+    """make run-sentinel's setup in ``workdir``, not started (to ask whether it runs)."""
+    return SentinelSetup(workdir.resolve(), MASTER_NAME, (MASTER_PORT, REPLICA_PORT), SENTINEL_PORTS)
+
+
 def start(workdir: Path, *, master_name: str = MASTER_NAME, redis_ports: tuple[int, int] = (MASTER_PORT, REPLICA_PORT),
           sentinel_ports: tuple[int, ...] = SENTINEL_PORTS, down_after_ms: int = DOWN_AFTER_MS,
           failover_timeout_ms: int = FAILOVER_TIMEOUT_MS, quorum: int = QUORUM) -> SentinelSetup:

@@ -1,5 +1,7 @@
 """The whole local stack in one command (make run): a secret key, Redis if none
-answers, migrations, the default pair, both instances and a transcript worker."""
+answers (with an append-only file in var/redis), migrations, the default pair,
+both instances and a transcript worker. ``--sentinel`` (make run-sentinel) runs
+it on a local Redis Sentinel setup instead (chatsite.sentinelstack, issue 11)."""
 from __future__ import annotations
 
 import os
@@ -13,7 +15,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from chatsite import devredis
+from chatsite import devredis, redisconf, sentinelstack
 from chatsite.env import make_secret_key
 from ha.management.commands.ensure_default_pair import MEMBERS
 from ha.models import Application
@@ -32,13 +34,18 @@ class Command(BaseCommand):
     help = "Run the default pair and a transcript worker until Ctrl-C."
     requires_system_checks = []  # run below, once the stack has its key
 
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--sentinel", action="store_true",
+            help="run on a local Sentinel setup (a master, a replica, three sentinels; started in "
+                 "var/sentinel unless its sentinels answer) instead of REDIS_URL",
+        )
+
     def handle(self, *args, **options) -> None:
         if not os.environ.get("SECRET_KEY"):
             self.stdout.write(f"SECRET_KEY: the one in {give_the_stack_a_key()} (set SECRET_KEY to give another)")
         self.check()
-        redis_server = devredis.start_embedded(settings.REDIS_URL, settings.VAR_DIR / "redis")
-        if redis_server is not None:
-            self.stdout.write(f"started an embedded redis-server at {settings.REDIS_URL}")
+        redis_servers = self.start_redis(options["sentinel"])
         call_command("migrate", verbosity=0)
         call_command("ensure_default_pair")
 
@@ -79,7 +86,7 @@ class Command(BaseCommand):
                 time.sleep(0.5)
         except KeyboardInterrupt:
             pass
-        running = [*children.values(), redis_server]
+        running = [*children.values(), *redis_servers]
         for child in running:
             if child is not None and child.poll() is None:
                 child.terminate()
@@ -89,3 +96,32 @@ class Command(BaseCommand):
                     child.wait(10)
                 except subprocess.TimeoutExpired:
                     child.kill()
+
+    def start_redis(self, sentinel: bool) -> list[subprocess.Popen]:
+        """Start the Redis the stack needs unless it answers already; what was started.
+        With ``sentinel``, the setup's variables go into the environment every process
+        started here inherits."""
+        if not sentinel:
+            config = redisconf.config()
+            if config.uses_sentinel:
+                self.stdout.write(f"using {config.describe()} (REDIS_SENTINELS is set)")
+                return []
+            server = devredis.start_embedded(settings.REDIS_URL, settings.VAR_DIR / "redis")
+            if server is None:
+                return []
+            self.stdout.write(f"started a redis-server at {settings.REDIS_URL} (append-only file in var/redis)")
+            return [server]
+        setup = sentinelstack.local(settings.VAR_DIR / "sentinel")
+        started: list[subprocess.Popen] = []
+        if setup.master_port() is None:
+            setup = sentinelstack.start(settings.VAR_DIR / "sentinel")
+            started = list(setup.processes.values())
+            self.stdout.write(f"started a Sentinel setup in {setup.workdir}: Redis on ports "
+                              f"{', '.join(map(str, setup.redis_ports))}, sentinels on {setup.sentinels}")
+        os.environ.update(setup.env())
+        variables = " ".join(f"{name}={value}" for name, value in setup.env().items())
+        self.stdout.write(
+            f"Redis through Sentinel: {variables}\n(the master is on port {setup.master_port()}; fail it over "
+            f"with: redis-cli -p {setup.sentinel_ports[0]} sentinel failover {setup.master_name})"
+        )
+        return started
