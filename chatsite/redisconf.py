@@ -175,7 +175,7 @@ class RedisConfig:
         """Celery's broker URL: kombu's ``sentinel://`` transport lists every sentinel."""
         if not self.uses_sentinel:
             return self.url
-        return ";".join(f"sentinel://{host}:{port}/{self.db}" for host, port in self.sentinels)
+        return ";".join(f"sentinel://{_in_url(host)}:{port}/{self.db}" for host, port in self.sentinels)
 
     def celery_transport_options(self) -> dict[str, Any]:
         """What kombu's sentinel transport needs besides the URL."""
@@ -186,6 +186,10 @@ class RedisConfig:
 
 def _sentinel_kwargs() -> dict[str, Any]:
     return {"socket_timeout": SENTINEL_TIMEOUT_S, "socket_connect_timeout": SENTINEL_TIMEOUT_S}
+
+
+def _in_url(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _address(text: str) -> tuple[str, int]:
