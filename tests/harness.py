@@ -256,6 +256,17 @@ class Participant:
     def until(self, timeout: float = 5, **match: Any) -> dict[str, Any]:
         return receive_until(self.recv, timeout, match, self.client.frames)
 
+    def keep_up(self) -> None:
+        """Read what has come; if the server closed the socket (a not-primary, a
+        switchover), reconnect at once, as a page does."""
+        try:
+            while True:
+                self.recv(timeout=0)
+        except TimeoutError:
+            return
+        except ConnectionClosed:
+            self.connect()
+
     def send(self, **frame: Any) -> None:
         self.client.send(**frame)
 

@@ -216,13 +216,16 @@ def test_a_switchover_with_messages_in_flight_loses_nothing(pair, chat, redis_ur
     while switching.poll() is None and time.monotonic() < deadline:
         sent.append(f"in flight {len(sent)}")
         carol.say(sent[-1])
+        for participant in (carol, alice):
+            participant.keep_up()  # following the switchover as the pages do
         time.sleep(0.05)
     output = switching.communicate(timeout=20)[0]
     assert switching.returncode == 0, output
     assert backup.name in output
 
-    carol.connect()
-    alice.connect()
+    for participant in (carol, alice):
+        if participant.connected_to != backup.ws:
+            participant.connect()
     carol.say("after")
     carol.drain_until_acked()
     alice.sees(session_id, "after")
