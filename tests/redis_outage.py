@@ -22,14 +22,13 @@ def deliver(participant: Participant, timeout: float = RIDE_THROUGH_S) -> None:
             raise AssertionError(f"never acknowledged: {list(participant.unacked.values())}")
         try:
             frame = participant.recv(timeout=1)
+            if frame.get("type") == "error" and frame.get("code") == "unavailable":
+                time.sleep(0.2)  # the store is down: a moment, then again
+                for unacked in list(participant.unacked.values()):
+                    participant.send(**unacked)
         except TimeoutError:
             continue
         except ConnectionClosed:
             participant.connect(timeout=max(deadline - time.monotonic(), 1))
             if participant.path == "/ws/agent/":
                 participant.send(type="ready")
-            continue
-        if frame.get("type") == "error" and frame.get("code") == "unavailable":
-            time.sleep(0.2)  # the store is down: a moment, then again
-            for unacked in list(participant.unacked.values()):
-                participant.send(**unacked)

@@ -1,0 +1,64 @@
+"""The pair on Redis Sentinel: the Redis master killed mid-chat (issue 11)."""
+from __future__ import annotations
+
+import logging
+import time
+
+from chatsite.sentinelstack import SentinelSetup
+
+from .harness import http_get, wait_for
+from .redis_outage import RIDE_THROUGH_S, deliver
+from .sentinel import sentinel_redis  # noqa: F401 (a fixture)
+from .test_failover import HA_OPTIONS, assert_each_once_in_order, chat, messages, topology, transcript_messages  # noqa: F401
+
+logger = logging.getLogger(__name__)
+
+
+def serving(*servers) -> list[str]:
+    return [server.name for server in servers if http_get(f"{server.http}/readyz")[0] == 200]
+
+
+def test_the_chat_goes_on_through_the_promoted_replica_when_the_redis_master_is_killed(
+        sentinel_redis: SentinelSetup, make_application, start_server, start_worker, chat):  # noqa: F811
+    env = sentinel_redis.env()
+    name = f"pair-{time.monotonic_ns() % 10**8}"
+    primary = start_server(make_application(f"{name}-a", pair=name, role="primary", **HA_OPTIONS), **env)
+    backup = start_server(make_application(f"{name}-b", pair=name, role="backup", **HA_OPTIONS),
+                          serving=False, **env)
+    start_worker(**env)
+    wait_for(lambda: topology(backup)["self"]["role"] == "backup", 10, "the backup to be backup")
+    carol, alice, session_id = chat(primary, backup)
+    for n in range(3):
+        carol.say(f"before {n}")
+        alice.say(f"agent before {n}", session_id)
+    carol.drain_until_acked()
+    alice.drain_until_acked()
+    epoch_before = topology(primary)["epoch"]
+
+    old_master = sentinel_redis.master_port()
+    sentinel_redis.kill_redis(old_master)
+    carol.say("during 1")
+    wait_for(lambda: sentinel_redis.master_port() not in (None, old_master), RIDE_THROUGH_S,
+             "the sentinels to promote the replica")
+    deliver(carol)
+    deliver(alice)
+    carol.say("after 1")
+    alice.say("agent after 1", session_id)
+    deliver(carol)
+    deliver(alice)
+    carol.sees(session_id, "agent after 1")
+    alice.sees(session_id, "after 1")
+
+    from_carol = ["before 0", "before 1", "before 2", "during 1", "after 1"]
+    from_alice = ["agent before 0", "agent before 1", "agent before 2", "agent after 1"]
+    for participant in (carol, alice):
+        assert_each_once_in_order(participant, session_id, from_carol, from_alice)
+    assert messages(carol, session_id) == messages(alice, session_id)
+    wait_for(lambda: len(serving(primary, backup)) == 1, 10, "exactly one member to serve")
+    after = topology(backup)
+    assert after["epoch"] >= epoch_before
+    assert topology(primary)["primary"]["name"] == after["primary"]["name"] == serving(primary, backup)[0]
+    logger.warning("after the Redis failover: %s serves at epoch %d (was %s at epoch %d); events: %s",
+                   after["primary"]["name"], after["epoch"], primary.name, epoch_before,
+                   [(e["seq"], e["type"], e.get("text") or e.get("role")) for e in carol.events(session_id)])
+    assert transcript_messages(session_id, carol.last_seq(session_id)) == messages(carol, session_id)
