@@ -34,6 +34,18 @@ def log_length(redis_client, session_id):
         ('{"type": "message", "text": 42}', "bad-frame"),
         ('{"type": "typing"}', "missing-field"),
         ('{"type": "start", "nickname": "again"}', "already-started"),
+        # What an attacker sends (issue 9): each once made a ghost or poisoned a chat.
+        ("[" * 100_000, "bad-json"),
+        (json.dumps({"type": "message", "text": "a\u0000b", "client_id": "x1"}), "bad-text"),
+        ('{"type": "message", "text": "lone \\udfff", "client_id": "x2"}', "bad-text"),
+        ('{"type": "message", "text": "hi", "client_id": "\\ud800"}', "bad-text"),
+        (json.dumps({"type": "message", "text": "hi", "client_id": "c" * 65}), "too-long"),
+        (json.dumps({"type": "message", "text": "bell\u0007", "client_id": "x3"}), "bad-text"),
+        (json.dumps({"type": "resume", "session_id": "\udfff", "token": "t", "last_seq": 0}), "bad-text"),
+        (json.dumps({"type": "resume", "session_id": "s", "token": "t", "last_seq": 2**70}), "out-of-range"),
+        (json.dumps({"type": "resume", "session_id": "s", "token": "t", "last_seq": -1}), "out-of-range"),
+        (json.dumps({"type": "typing", "state": "yes"}), "bad-frame"),
+        (json.dumps({"type": "message", "text": ["a"], "client_id": "x4"}), "bad-frame"),
     ],
 )
 def test_a_bad_customer_frame_is_answered_with_an_error_and_changes_nothing(chat, redis_client, raw, code):
@@ -47,7 +59,7 @@ def test_a_bad_customer_frame_is_answered_with_an_error_and_changes_nothing(chat
     assert log_length(redis_client, session_id) == before
 
     carol.send(type="message", text="still here", client_id=new_client_id())
-    assert alice.until(type="message", text="still here")
+    assert alice.until(type="message", text="still here")["seq"] == before + 1
 
 
 def test_a_message_over_the_length_limit_is_refused(chat, redis_client):
