@@ -51,6 +51,7 @@ class CloseReason(StrEnum):
     TRANSCRIPT_SAVE_ERROR = "transcript-save-error"
     NOT_RESTORED = "not-restored"
     INACTIVITY = "inactivity"
+    OPERATOR_CLOSED = "operator-closed"  # from the admin (chat.operator)
 
 
 class ErrorCode(StrEnum):

@@ -13,6 +13,7 @@ Each part has one job and owns its state:
 - chat.takeover: role changes (ha.runtime's listener): restore on takeover,
   drain on switchover, stop serving.
 - chat.logouts: closes the agent sockets of a login that logged out.
+- chat.operator: closes a chat an operator closed in the admin.
 
 What follows says, for each call of a socket, which parts it takes.
 """
@@ -32,6 +33,7 @@ from .limits import Addresses
 from .livelog import LiveLog
 from .logouts import Logouts
 from .messages import Messages, StoredHook
+from .operator import OperatorCommands
 from .queue import ChatQueue
 from .registry import Attachment, Registry, Socket
 from .session import ChatError, ChatSession, Participant
@@ -52,6 +54,7 @@ class ChatService:
         self.role_changes = RoleChanges(instance, self.messages, self.registry)
         instance.listener = self.role_changes
         self.logouts = Logouts(instance, self.registry)
+        self.operator = OperatorCommands(instance, lambda session_id: session_id in self.sessions, self.end)
 
     @property
     def sessions(self) -> dict[str, ChatSession]:
@@ -65,8 +68,9 @@ class ChatService:
 
     async def run(self) -> None:
         """Background work of a serving instance: deadlines (chat.sweeper), places in
-        the queue (chat.queue); logouts that close agent sockets (chat.logouts)."""
-        await asyncio.gather(self.sweeper.run(), self.queue.run(), self.logouts.run())
+        the queue (chat.queue); logouts that close agent sockets (chat.logouts); an
+        operator's close from the admin (chat.operator)."""
+        await asyncio.gather(self.sweeper.run(), self.queue.run(), self.logouts.run(), self.operator.run())
 
     # -- sockets --------------------------------------------------------------
 

@@ -115,3 +115,10 @@ def pair_saves_due(pair: str) -> str:
 def pair_saves_upto(pair: str) -> str:
     """Hash session id -> the seq the owed save must reach."""
     return _key("pair", pair, "saves-upto")
+
+
+# The operator's commands (chat.operator, issue 12).
+def operator_commands() -> str:
+    """Pub/sub channel: an operator's command from the admin, such as closing a chat,
+    for the instance that serves the session (whichever member served the admin)."""
+    return _key("operator", "commands")
