@@ -16,6 +16,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from redis.exceptions import RedisError
 
+from chatsite import metrics
 from ha.runtime import current
 
 from . import inbound
@@ -92,6 +93,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not chats.addresses.open(self.address, chats.instance.settings):
             logger.warning("refused a socket from %s: %d open already (%s)", self.address,
                            chats.addresses.sockets(self.address), Limit.ADDRESS_SOCKETS)
+            metrics.SOCKETS_CLOSED_BY_SERVER.labels("too-many-sockets").inc()
             await self.drop(too_many_sockets(chats.instance.settings).frame(), CLOSE_POLICY_VIOLATION)
             return
         self.counted, self.limits, self.chats = True, SocketLimits(), chats
@@ -133,6 +135,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not self.limits.frame(time.monotonic(), settings):
             logger.warning("closing a socket from %s: more than %d frames in 10 s (%s)",
                            self.address, settings[Limit.FRAMES], Limit.FRAMES)
+            metrics.SOCKETS_CLOSED_BY_SERVER.labels("flood").inc()
             await self._end(CLOSE_POLICY_VIOLATION, ChatError(
                 ErrorCode.RATE_LIMITED, f"rate limit {Limit.FRAMES}: more than {settings[Limit.FRAMES]} "
                 "frames in 10 s; this socket is closed").frame())
@@ -140,8 +143,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             await self.handle(self.parse(inbound.decode(text_data)))
         except ChatError as error:
+            metrics.FRAMES_REFUSED.labels(error.code).inc()
             await self.send_json(error.frame())
         except RedisError as error:
+            metrics.FRAMES_REFUSED.labels(ErrorCode.UNAVAILABLE).inc()
             logger.warning("socket from %s: the live log did not answer (%r); the frame was refused",
                            self.address, error)
             await self.send_json(ChatError(ErrorCode.UNAVAILABLE, "the chat store did not answer; "
@@ -151,6 +156,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise
         except Exception:
             logger.exception("socket from %s: a frame failed; closing the socket", self.address)
+            metrics.SOCKETS_CLOSED_BY_SERVER.labels("internal-error").inc()
             await self._end(CLOSE_INTERNAL_ERROR)
 
     async def handle(self, frame: inbound.Frame) -> None:

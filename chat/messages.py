@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from chatsite import metrics
 from ha.runtime import Instance
 
 from .deadlines import Deadlines, deadline_of
@@ -115,12 +117,14 @@ class Messages:
     # -- both -----------------------------------------------------------------
 
     async def message(self, socket: Socket, session_id: str | None, text: str, client_id: str) -> None:
+        taken = time.monotonic()
         session, who = self._taking_part(socket, session_id)
         async with self.lock(session.id):
             event = session.message(who, text, client_id, self.instance.settings["max-message-length"])
             stored = await self.store(session, event, client_id=client_id)
             if stored.duplicate:
                 await self.registry.deliver(socket, [stored.event])
+        metrics.DELIVERY_SECONDS.observe(time.monotonic() - taken)
 
     async def typing(self, socket: Socket, session_id: str | None, state: bool) -> None:
         session, who = self._taking_part(socket, session_id)
@@ -223,6 +227,7 @@ class Messages:
         session.apply(event)
         self._index(session)
         await self.registry.publish(session.id, event)
+        metrics.EVENTS_STORED.labels(event["type"]).inc()
         if not session.is_open:
             self.sessions.pop(session.id, None)
         for hook in self.stored_hooks:

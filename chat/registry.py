@@ -92,6 +92,17 @@ class Registry:
     def agent(self, agent_id: str) -> AgentPresence | None:
         return self._agents.get(agent_id)
 
+    def socket_counts(self) -> dict[str, int]:
+        """Sockets by kind (metrics): an agent's, a customer's (with a chat), or not
+        yet either (a customer before start or resume)."""
+        agents = sum(len(presence.sockets) for presence in self._agents.values())
+        customers = sum(1 for attachment in self._sockets.values()
+                        if attachment.participant is not None and attachment.participant.role == "customer")
+        return {"agent": agents, "customer": customers, "none": len(self._sockets) - agents - customers}
+
+    def available_count(self) -> int:
+        return sum(1 for presence in self._agents.values() if presence.available)
+
     def sockets_of_login(self, login: str) -> list[Socket]:
         """The agent sockets that came in with ``login`` (their ``login`` attribute,
         chat.identity.login_of), to close when it logs out (chat.logouts). A walk

@@ -14,6 +14,7 @@ import logging
 import time
 from typing import Any
 
+from chatsite import metrics
 from ha.models import Application
 from ha.runtime import Instance
 
@@ -106,6 +107,9 @@ class RoleChanges:
         # are folded, so nothing else (a transcript report) writes to them meanwhile.
         await self.messages.store_many(said, "restoring")
         self.messages.replace(sessions, await log.queue())
+        metrics.TAKEOVERS.labels("takeover" if takeover else "switchover").inc()
+        metrics.RESTORE_SECONDS.observe(time.monotonic() - started)
+        metrics.SESSIONS_RESTORED.inc(len(sessions))
         logger.info(
             "%s pair %s at epoch %d: %s %d sessions from the live log%s in %d ms",
             "took over" if takeover else "switched over to us:", self.instance.pair, epoch,

@@ -15,6 +15,8 @@ from typing import Any
 
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 
+from . import metrics
+
 logger = logging.getLogger(__name__)
 
 
@@ -34,6 +36,7 @@ class BoundedWebSocketProtocol(WebSocketProtocol):
         if self.state == self.STATE_OPEN and unsent_bytes(self.transport) > self.max_unsent_bytes:
             logger.warning("dropping the websocket of %s: it stopped reading (more than %d bytes wait to be "
                            "sent to it)", self.client_addr, self.max_unsent_bytes)
+            metrics.SOCKETS_CLOSED_BY_SERVER.labels("stopped-reading").inc()
             self.dropConnection(abort=True)
             return
         super().serverSend(content, binary)

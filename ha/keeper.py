@@ -28,7 +28,7 @@ import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from chatsite import redisconf
+from chatsite import metrics, redisconf
 
 from .lease import Lease
 from .role import Action, Role
@@ -166,7 +166,9 @@ class LeaseKeeper:
             return
         if self._connection_id is None:
             self._connection_id = await self.lease.connection_id()
+        asked_at = time.monotonic()
         renewal = await self.lease.renew(epoch, grant_ms, self._connection_id, alive_ms)
+        metrics.LEASE_RENEWAL_SECONDS.observe(time.monotonic() - asked_at)
         if not renewal.renewed:
             self._decide(self.machine.lease_lost, "another instance holds the lease")
             return

@@ -1,13 +1,19 @@
+import asyncio
+import logging
 import time
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from chatsite import metrics
 from chatsite.origins import allowed as allowed_origins
 
 from .runtime import current
 from .topology import topology
+
+logger = logging.getLogger(__name__)
 
 
 # Async views with no database access: they run on the event loop, not in the one
@@ -24,6 +30,19 @@ async def readyz(request: HttpRequest) -> HttpResponse:
         return HttpResponse(f"primary {instance.name} epoch {instance.epoch}\n", content_type="text/plain")
     role = instance.role if instance else "no instance"
     return HttpResponse(f"not serving ({role})\n", status=503, content_type="text/plain")
+
+
+async def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics of this instance (chatsite.metrics). The transcript figures
+    are read from Redis first, with the async client and a short wait: a Redis that
+    does not answer leaves them as they were and is logged, never blocks the loop."""
+    instance = current()
+    if instance is not None:
+        try:
+            await asyncio.wait_for(metrics.read_owed_transcripts(instance.redis, instance.pair), 1.0)
+        except Exception as error:
+            logger.warning("metrics: the transcripts owed could not be read from Redis (%r)", error)
+    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
 
 
 async def topology_view(request: HttpRequest) -> HttpResponse:

@@ -493,3 +493,57 @@ def test_a_socket_that_reaches_the_backup_during_the_takeover_is_held_and_served
     assert first["type"] == "resumed", first
     assert first["epoch"] == 2
     early.close()
+
+
+def scrape(server) -> dict[str, float]:
+    """The server's /metrics, as {"name{labels}": value} (comments left out)."""
+    status, body = http_get(f"{server.http}/metrics")
+    assert status == 200
+    figures = {}
+    for line in body.decode().splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            figures[name] = float(value)
+    return figures
+
+
+def figure(figures: dict[str, float], name: str, **labels: str) -> float:
+    """The one sample of ``name`` whose labels include ``labels`` (0 if there is none)."""
+    found = [value for key, value in figures.items()
+             if key.split("{")[0] == name and all(f'{k}="{v}"' in key for k, v in labels.items())]
+    assert len(found) <= 1, f"{name} {labels}: {found}"
+    return found[0] if found else 0.0
+
+
+def test_the_metrics_of_both_members_follow_a_takeover(pair, chat):
+    """What an operator graphs and alerts on (docs/operations.md): which member
+    serves, the epoch, takeovers and what they restored, the sockets and chats."""
+    primary, backup = pair()
+    carol, alice, _ = chat(primary, backup)
+    carol.say("before")
+    carol.drain_until_acked()
+    before_p, before_b = scrape(primary), scrape(backup)
+    assert figure(before_p, "chat_serving") == 1 and figure(before_b, "chat_serving") == 0
+    assert figure(before_p, "chat_epoch") == figure(before_b, "chat_epoch") == 1
+    assert figure(before_p, "chat_open_sessions") == 1
+    assert figure(before_p, "chat_sockets", kind="agent") == figure(before_p, "chat_sockets", kind="customer") == 1
+    assert figure(before_p, "chat_events_stored_total", type="message") == 1
+    assert figure(before_p, "chat_message_delivery_seconds_count") == 1
+    assert figure(before_b, "chat_takeovers_total", how="takeover") == 0
+
+    primary.kill()
+    backup.wait_serving()
+    carol.connect()
+    alice.connect()
+    carol.say("after")
+    carol.drain_until_acked()
+    after = scrape(backup)
+    assert figure(after, "chat_serving") == 1
+    assert figure(after, "chat_epoch") == 2
+    assert figure(after, "chat_takeovers_total", how="takeover") == 1
+    assert figure(after, "chat_sessions_restored_total") == 1
+    assert figure(after, "chat_restore_seconds_count") == 1
+    assert figure(after, "chat_open_sessions") == 1
+    assert figure(after, "chat_events_stored_total", type="reconnected") == 2
+    assert figure(after, "chat_lease_renewal_seconds_count") >= 1
+    assert figure(after, "chat_transcripts_owed", pair=topology(backup)["pair"]) >= 0

@@ -17,7 +17,7 @@ from twisted.internet import reactor
 
 from chat import service as chat_service
 from chat.inbound import MAX_FRAME_BYTES
-from chatsite import slow_readers
+from chatsite import metrics, slow_readers
 from ha import runtime
 from ha.models import Application
 from transcripts import live as transcripts_live
@@ -109,6 +109,7 @@ class Command(BaseCommand):
             name, application.configured_role, application.pair, application.http_url, files, files // 2,
         )
         slow_readers.install(settings.CHAT_MAX_UNSENT_BYTES)
+        metrics.install(instance, chats)
         server = Server(
             asgi_application,
             endpoints=[f"tcp:port={application.port}:interface={application.host}:backlog={LISTEN_BACKLOG}"],
