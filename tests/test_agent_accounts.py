@@ -247,22 +247,24 @@ def test_customers_never_see_an_agents_login_name_or_user_id(server, transaction
 def test_a_member_whose_redis_subscription_was_cut_still_closes_sockets_on_logout(
     server, transactional_db, redis_client, clients
 ):
-    """Redis drops the member's logout subscription (CLIENT KILL): the member
-    subscribes again, and Alice's logout still closes her socket."""
+    """Redis drops the member's subscriptions (CLIENT KILL), its logouts' among them:
+    the member subscribes again, and Alice's logout still closes her socket."""
     channel = rediskeys.logouts()
 
-    def subscription() -> str | None:
-        """The Redis client id of the server's subscription, once it is there."""
+    def subscriptions() -> set[str] | None:
+        """The Redis client ids of the server's subscriptions (logouts, operator
+        commands), once the logouts' is there."""
         ports = {conn.laddr.port for conn in psutil.Process(server.process.pid).net_connections("tcp")}
         if dict(redis_client.pubsub_numsub(channel)).get(channel) != 1:
             return None
-        ids = [client["id"] for client in redis_client.client_list(_type="pubsub")
-               if int(client["addr"].rsplit(":", 1)[1]) in ports]
-        return ids[0] if len(ids) == 1 else None
+        return {client["id"] for client in redis_client.client_list(_type="pubsub")
+                if int(client["addr"].rsplit(":", 1)[1]) in ports} or None
 
-    cut = wait_for(subscription, 10, "the server to subscribe to logouts")
-    redis_client.client_kill_filter(_id=cut)
-    wait_for(lambda: subscription() not in (None, cut), 10, "the server to subscribe to logouts again")
+    cut = wait_for(subscriptions, 10, "the server to subscribe to logouts")
+    for client_id in cut:
+        redis_client.client_kill_filter(_id=client_id)
+    wait_for(lambda: (now := subscriptions()) is not None and not now & cut, 10,
+             "the server to subscribe to logouts again")
 
     make_agent("alice", "Alice")
     http = HttpClient()
