@@ -24,6 +24,16 @@ const BACKOFF_MAX_MS = 1000;
 const HINTS_FOLLOWED_AT_ONCE = 3;
 // A socket that stayed open this long was a real primary: retries start over.
 const STABLE_AFTER_MS = 1000;
+// Behind a front door (a page whose origin is none of the pair's members, as
+// /api/ha/topology names them; issue 12) the page's own origin is the one
+// address: the door sends it to whichever member serves, a reload goes through
+// it too, and the members' own addresses may not even be reachable from the
+// browser (nor get an agent's cookie). So every round is the door alone, and a
+// not-primary or switchover hint is followed through it (the door's health
+// check moves within 0.2 s). Only after this many rounds that found nobody
+// (about 3 s, longer than a failover takes) do the members join the rounds,
+// for a door that is itself down.
+const FRONT_DOOR_ALONE_ROUNDS = 4;
 
 export const CLOSE_NOT_PRIMARY = 4010;
 
@@ -87,6 +97,7 @@ export class Connection {
     const servers = store.load(`${key}.servers`, {});
     this.primary = servers.primary || pageWsBase();
     this.backup = servers.backup || null;
+    this.frontDoor = servers.frontDoor === true; // kept, so that a reload starts at the door
     // client_id -> frame, oldest first (a Map keeps insertion order).
     this.outbox = new Map(store.load(`${key}.outbox`, []));
     this.ws = null;
@@ -160,11 +171,20 @@ export class Connection {
   }
 
   saveServers() {
-    store.save(`${this.key}.servers`, { primary: this.primary, backup: this.backup });
+    store.save(`${this.key}.servers`, { primary: this.primary, backup: this.backup, frontDoor: this.frontDoor });
   }
 
   candidates() {
+    if (this.frontDoor) {
+      const page = pageWsBase();
+      return this.round < FRONT_DOOR_ALONE_ROUNDS ? [page] : [...new Set([page, this.primary, this.backup].filter(Boolean))];
+    }
     return [...new Set([this.primary, this.backup, pageWsBase()].filter(Boolean))];
+  }
+
+  /** Whether ``url`` is the front door, where hints and the primary's address do not apply. */
+  viaFrontDoor(url) {
+    return this.frontDoor && url === pageWsBase();
   }
 
   nextUrl() {
@@ -200,7 +220,7 @@ export class Connection {
         this.inRound = 0;
         this.hintsFollowed = 0;
         this.hint = null; // one from a replayed switchover notice is stale by now
-        if (this.primary !== url) {
+        if (this.primary !== url && !this.viaFrontDoor(url)) {
           // Whoever keeps us is the primary now; the one we knew is the backup.
           this.backup = this.primary;
           this.primary = url;
@@ -222,7 +242,7 @@ export class Connection {
         hint = frame.primary || null;
         return;
       }
-      if (frame.type === "notice" && frame.notice === "switchover" && frame.primary) {
+      if (frame.type === "notice" && frame.notice === "switchover" && frame.primary && !this.viaFrontDoor(url)) {
         // A graceful switchover names the new primary before this socket goes.
         this.hint = frame.primary;
       }
@@ -239,7 +259,7 @@ export class Connection {
     clearTimeout(this.stableTimer);
     if (!this.running) return;
     if (this.hint === url) this.hint = null;
-    if (code === CLOSE_NOT_PRIMARY && hint && hint !== url) {
+    if (code === CLOSE_NOT_PRIMARY && hint && hint !== url && !this.viaFrontDoor(url)) {
       this.hint = hint;
       if (!this.candidates().includes(hint)) this.backup = hint;
     }
@@ -272,6 +292,11 @@ export class Connection {
       topology = await response.json();
     } catch {
       return;
+    }
+    if (http === httpBase(pageWsBase()) && topology.primary?.ws) {
+      // Read through the page's origin while a primary serves: the topology names
+      // every member then, so an origin that is none of them is a front door.
+      this.frontDoor = ![topology.primary.ws, topology.backup?.ws].includes(pageWsBase());
     }
     if (topology.primary?.ws) this.primary = topology.primary.ws;
     if (topology.backup?.ws) this.backup = topology.backup.ws;

@@ -1,6 +1,7 @@
 """The whole local stack in one command (make run): a secret key, Redis if none
 answers (with an append-only file in var/redis), migrations, the default pair,
-both instances and a transcript worker. ``--sentinel`` (make run-sentinel) runs
+both instances, a transcript worker and the pair's front door (HAProxy on port
+8000, its config written into var/frontdoor from the pair's rows; issue 12). ``--sentinel`` (make run-sentinel) runs
 it on a local Redis Sentinel setup instead (chatsite.sentinelstack, issue 11)."""
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from django.core.management.base import BaseCommand
 
 from chatsite import devredis, redisconf, sentinelstack
 from chatsite.env import make_secret_key
-from ha.management.commands.ensure_default_pair import MEMBERS
+from ha import frontdoor
+from ha.management.commands.ensure_default_pair import MEMBERS, PAIR
 from ha.models import Application
 
 
@@ -31,7 +33,7 @@ def give_the_stack_a_key() -> Path:
 
 
 class Command(BaseCommand):
-    help = "Run the default pair and a transcript worker until Ctrl-C."
+    help = "Run the default pair, a transcript worker and the pair's front door until Ctrl-C."
     requires_system_checks = []  # run below, once the stack has its key
 
     def add_arguments(self, parser) -> None:
@@ -39,6 +41,10 @@ class Command(BaseCommand):
             "--sentinel", action="store_true",
             help="run on a local Sentinel setup (a master, a replica, three sentinels; started in "
                  "var/sentinel unless its sentinels answer) instead of REDIS_URL",
+        )
+        parser.add_argument(
+            "--front-door-port", type=int, default=frontdoor.DEFAULT_PORT,
+            help="the port of the front door (HAProxy; default %(default)s); 0: run without one",
         )
 
     def handle(self, *args, **options) -> None:
@@ -55,15 +61,26 @@ class Command(BaseCommand):
             "worker": [python, "-m", "celery", "-A", "chatsite", "worker", "--loglevel", "INFO",
                        "--concurrency", "2"],
         }
+        door = self.front_door(options["front_door_port"])
+        if door is not None:
+            commands["front door"] = door
+            # The members' websockets and topology let in the door's pages (chatsite.origins).
+            allowed = [o for o in os.environ.get("CHAT_ALLOWED_ORIGINS", "").split(",") if o.strip()]
+            os.environ["CHAT_ALLOWED_ORIGINS"] = ",".join(
+                [*allowed, frontdoor.origin("127.0.0.1", options["front_door_port"])]
+            )
         children = {name: subprocess.Popen(command, cwd=settings.BASE_DIR) for name, command in commands.items()}
-        primary = Application.objects.get(name=MEMBERS[0][0])
+        members = [Application.objects.get(name=name) for name, _, _ in MEMBERS]
+        address = frontdoor.origin("127.0.0.1", options["front_door_port"]) if door else members[0].http_url
         self.stdout.write(
-            f"\nChat HA web sample:  {primary.http_url}/\n"
-            f"Agent desktop:       {primary.http_url}/agent/  "
+            f"\nChat HA web sample:  {address}/\n"
+            f"Agent desktop:       {address}/agent/  "
             "(make an agent: python manage.py createagent USER --password P)\n"
-            f"Admin:               {primary.http_url}/admin/  (python manage.py createsuperuser)\n"
-            f"Topology:            {primary.http_url}/api/ha/topology\n"
-            "Ctrl-C stops everything.\n"
+            f"Admin:               {address}/admin/  (python manage.py createsuperuser)\n"
+            f"Topology:            {address}/api/ha/topology\n"
+            + "".join(f"Member {app.name + ':':<13} {app.http_url}/  (its metrics: {app.http_url}/metrics)\n"
+                      for app in members)
+            + "Ctrl-C stops everything.\n"
         )
         stopping = False
 
@@ -96,6 +113,27 @@ class Command(BaseCommand):
                     child.wait(10)
                 except subprocess.TimeoutExpired:
                     child.kill()
+
+    def front_door(self, port: int) -> list[str] | None:
+        """Write the default pair's front door config into var/frontdoor; the command
+        that runs HAProxy on it, or None (said why) to run without a door."""
+        if not port:
+            return None
+        haproxy = frontdoor.haproxy_binary()
+        if haproxy is None:
+            self.stdout.write(
+                "no haproxy here (make run installs it: apt-get install haproxy): running without the "
+                "front door; use the members' own addresses below"
+            )
+            return None
+        pair, members = frontdoor.members_of(PAIR)
+        path = frontdoor.write(settings.VAR_DIR / "frontdoor" / f"{pair}.cfg",
+                               frontdoor.render(pair, members, port=port))
+        if problem := frontdoor.check(haproxy, path):
+            self.stdout.write(f"haproxy refuses {path} ({problem}): running without the front door")
+            return None
+        self.stdout.write(f"front door: HAProxy on port {port}, health-checking {frontdoor.CHECK_PATH} ({path})")
+        return frontdoor.command(haproxy, path)
 
     def start_redis(self, sentinel: bool) -> list[subprocess.Popen]:
         """Start the Redis the stack needs unless it answers already; what was started.
