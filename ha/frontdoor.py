@@ -7,7 +7,11 @@ write the config again (``python manage.py frontdoor_config``). What it
 guarantees:
 
 - Only a member whose ``GET /readyz`` answers 200 is in rotation: that is the
-  serving primary alone (ha.views.readyz), so a backup never gets a page.
+  serving primary alone (ha.views.readyz). One exception, at HAProxy's start:
+  2.6 counts every server up until its first check (at most one interval; it
+  has no ``init-state``), so the configured primary is listed first and
+  ``balance first`` picks it; a backup reached then refuses a websocket with
+  not-primary, as it always does, and the pages try again.
 - A change of primary reaches the door within one check interval; see the
   CHECK_* constants for the timings and why.
 - Websockets (``/ws/...``) go through HAProxy's HTTP mode (it follows the
@@ -113,14 +117,10 @@ def render(pair: str, members: Iterable[Member], *, host: str = "127.0.0.1", por
     return f"""\
 # The front door of pair {pair}: written by `python manage.py frontdoor_config` from
 # the pair's Application rows; write it again after a change in the admin.
-global
-    log stdout format raw local0 notice
-    # A member going up or down is logged (at notice); requests are not.
-
+# No log section: run in the foreground (-db), HAProxy writes a member going up or
+# down to its stderr, and nothing about each request.
 defaults
     mode http
-    log global
-    option dontlognull
     timeout connect {CONNECT_TIMEOUT_MS}ms
     timeout client 60s
     timeout server 60s
