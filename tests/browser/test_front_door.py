@@ -4,6 +4,7 @@ from it outlive the member that served them."""
 from __future__ import annotations
 
 import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -12,7 +13,8 @@ import pytest
 from playwright.sync_api import expect
 
 from ha import frontdoor
-from tests.harness import ARTIFACTS, free_port, http_get, wait_for
+from tests.conftest import REDIS_PREFIX
+from tests.harness import ARTIFACTS, ROOT, child_env, free_port, http_get, wait_for
 
 from .conftest import FAILOVER_TIMEOUT_MS
 from .pagekit import assert_each_seq_once, expect_message, message_texts, panel, say, start_chat
@@ -107,3 +109,42 @@ def test_the_pages_of_the_front_door_outlive_a_kill_9_of_the_primary(make_applic
         assert message_texts(root) == [*expected, "after the reload", "still here"]
         assert_each_seq_once(root)
     expect(desk.locator("#chats section.panel")).to_have_count(1)
+
+
+def test_the_pages_of_the_front_door_follow_a_switchover_through_it(make_application, start_server, pages,
+                                                                     login_agent, start_front_door, redis_url):
+    """ha_switchover moves the pair; the pages, told the new primary's own address, stay on the door."""
+    pair = f"pair-{uuid.uuid4().hex[:6]}"
+    primary_app = make_application(pair=pair, role="primary", session_restoration_mode="simple")
+    backup_app = make_application(pair=pair, role="backup", session_restoration_mode="simple")
+    port = free_port()
+    door_origin = frontdoor.origin("127.0.0.1", port)
+    start_server(primary_app, CHAT_ALLOWED_ORIGINS=door_origin)
+    start_server(backup_app, serving=False, CHAT_ALLOWED_ORIGINS=door_origin)
+    door = start_front_door(pair, port)
+    desk = login_agent(pages, door.http, "alice")
+    desk.check("#available")
+    carol = pages.open("customer", f"{door.http}/")
+    start_chat(carol, "Carol", "switchover")
+    chat = panel(desk)
+    say(carol, "before")
+    expect_message(chat, "before")
+
+    switched = subprocess.run(
+        [sys.executable, "manage.py", "ha_switchover", pair], cwd=ROOT,
+        env=child_env(redis_url, REDIS_PREFIX), capture_output=True, text=True, timeout=30, check=False,
+    )
+    assert switched.returncode == 0, switched.stdout + switched.stderr
+    for page in (carol, desk):
+        expect(page.locator("#server")).to_have_text(f"{backup_app.name} (127.0.0.1:{port})",
+                                                     timeout=FAILOVER_TIMEOUT_MS)
+        expect(page.locator("#status")).to_have_attribute("data-state", "open")
+    say(carol, "after")
+    expect_message(chat, "after")
+    say(chat, "still here")
+    expect_message(carol, "still here")
+    for root in (carol, chat):
+        assert message_texts(root) == ["before", "after", "still here"]
+        assert_each_seq_once(root)
+    kept = carol.evaluate("JSON.parse(sessionStorage.getItem('chat.customer.servers'))")
+    assert kept["frontDoor"] is True, kept

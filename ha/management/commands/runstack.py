@@ -67,7 +67,7 @@ class Command(BaseCommand):
             # The members' websockets and topology let in the door's pages (chatsite.origins).
             allowed = [o for o in os.environ.get("CHAT_ALLOWED_ORIGINS", "").split(",") if o.strip()]
             os.environ["CHAT_ALLOWED_ORIGINS"] = ",".join(
-                [*allowed, frontdoor.origin("127.0.0.1", options["front_door_port"])]
+                [*allowed, *(frontdoor.origin(name, options["front_door_port"]) for name in ("127.0.0.1", "localhost"))]
             )
         children = {name: subprocess.Popen(command, cwd=settings.BASE_DIR) for name, command in commands.items()}
         members = [Application.objects.get(name=name) for name, _, _ in MEMBERS]
