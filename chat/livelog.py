@@ -31,6 +31,8 @@ from redis.exceptions import NoScriptError
 
 from chatsite import rediskeys
 
+from .replication import NO_REPLICAS, ReplicaAcks
+
 # The most events one read of a session's log returns: a replay (a resume from
 # seq 0 of a long chat, a chat handed to an agent) is read and sent a page at a
 # time, never the whole log at once.
@@ -266,9 +268,11 @@ class SameTurn(Generic[Item, Outcome]):
 
 
 class LiveLog:
-    def __init__(self, client: redis.Redis, pair: str) -> None:
+    def __init__(self, client: redis.Redis, pair: str, replicas: ReplicaAcks | None = None) -> None:
         self._redis = client
         self.pair = pair
+        # How many Redis replicas must hold an append before it is sent (chat.replication).
+        self.replicas = replicas or NO_REPLICAS
         self._append_many = client.register_script(_APPEND_MANY)
         self._load = client.register_script(_LOAD)
         self._saved = client.register_script(_SAVED)
@@ -365,10 +369,10 @@ class LiveLog:
             calls.append((keys, args))
             sizes.append(len(appends[start:start + APPEND_MANY_CHUNK]))
         try:
-            replies = await self._call_pipelined(self._append_many, calls)
+            replies = await self._call_pipelined(self._append_many, calls, len(appends))
         except NoScriptError:  # Redis restarted, or its scripts were flushed: none ran
             await self._redis.script_load(self._append_many.script)
-            replies = await self._call_pipelined(self._append_many, calls)
+            replies = await self._call_pipelined(self._append_many, calls, len(appends))
         outcomes: list[Stored | Exception] = []
         for size, reply in zip(sizes, replies, strict=True):
             if reply[0] == b"fenced":
@@ -377,14 +381,24 @@ class LiveLog:
                 outcomes += [self._outcome(epoch, pair) for pair in zip(reply[::2], reply[1::2], strict=True)]
         return outcomes
 
-    async def _call_pipelined(self, script: AsyncScript, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
+    async def _call_pipelined(self, script: AsyncScript, calls: list[tuple[list[str], list[Any]]],
+                              events: int) -> list[Any]:
         """The script's calls in one pipeline, by SHA alone: redis-py's own script
         calls on a pipeline ask Redis whether it knows them first (SCRIPT EXISTS,
-        one more round trip for every batch)."""
+        one more round trip for every batch). With replica acknowledgement on, a
+        WAIT ends the pipeline: on the same connection, so it covers these writes."""
         pipe = self._redis.pipeline(transaction=False)
         for keys, args in calls:
             pipe.evalsha(script.sha, len(keys), *keys, *args)
-        return await pipe.execute()
+        waits = self.replicas.wait_now()
+        if waits:
+            pipe.execute_command("WAIT", self.replicas.replicas, self.replicas.wait_ms)
+        replies = await pipe.execute()
+        if waits:
+            self.replicas.acknowledged(replies.pop(), events)
+        else:
+            self.replicas.unwaited(events)
+        return replies
 
     @staticmethod
     def _outcome(epoch: int, reply: Sequence[bytes]) -> Stored:

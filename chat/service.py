@@ -36,6 +36,7 @@ from .messages import Messages, StoredHook
 from .operator import OperatorCommands
 from .queue import ChatQueue
 from .registry import Attachment, Registry, Socket
+from .replication import ReplicaAcks
 from .session import ChatError, ChatSession, Participant
 from .sweeper import Sweeper
 from .takeover import RoleChanges
@@ -48,7 +49,8 @@ class ChatService:
         self.instance = instance
         self.registry = Registry(gone=self._gone)
         self.addresses = Addresses(settings.CHAT_TRUSTED_ADDRESSES)
-        self.messages = Messages(instance, LiveLog(instance.redis, instance.pair), self.registry)
+        replicas = ReplicaAcks(settings.REDIS_ACK_REPLICAS, settings.REDIS_ACK_WAIT_MS)
+        self.messages = Messages(instance, LiveLog(instance.redis, instance.pair, replicas), self.registry)
         self.queue = ChatQueue(instance, self.messages, self.registry)
         self.sweeper = Sweeper(instance, self.messages, self.queue)
         self.role_changes = RoleChanges(instance, self.messages, self.registry)

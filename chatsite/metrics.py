@@ -43,6 +43,9 @@ DELIVERY_SECONDS = Histogram(
 FRAMES_REFUSED = Counter(
     "chat_frames_refused", "Frames answered with an error, by error code (rate-limited, bad-text, ...).",
     ["code"])
+APPENDS_UNREPLICATED = Counter(
+    "chat_appends_unreplicated", "Live log events sent before the Redis replicas acknowledged them "
+    "(REDIS_ACK_REPLICAS; a lagging or missing replica): what a Redis master failover then could lose.")
 SOCKETS_CLOSED_BY_SERVER = Counter(
     "chat_sockets_closed_by_server", "Sockets the server closed for what they did, by why "
     "(flood, too-many-sockets, internal-error, stopped-reading).", ["why"])

@@ -116,6 +116,11 @@ REDIS_SENTINELS = envstr("REDIS_SENTINELS", "")
 REDIS_SENTINEL_MASTER = envstr("REDIS_SENTINEL_MASTER", "")
 REDIS_DB = envint("REDIS_DB", 0)
 REDIS_PREFIX = envstr("REDIS_PREFIX", "chatha")
+# An event is sent (and so acknowledged to its sender) only once this many replicas
+# hold it too (WAIT), for at most REDIS_ACK_WAIT_MS: a Redis master killed after
+# that loses nothing acknowledged. 1 under Sentinel, 0 (no wait) with one Redis.
+REDIS_ACK_REPLICAS = envint("REDIS_ACK_REPLICAS", 1 if REDIS_SENTINELS else 0)
+REDIS_ACK_WAIT_MS = envint("REDIS_ACK_WAIT_MS", 500)
 _redis = RedisConfig.from_values(REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_MASTER, REDIS_DB)
 
 CHANNEL_LAYERS = {
