@@ -46,6 +46,9 @@ FRAMES_REFUSED = Counter(
 APPENDS_UNREPLICATED = Counter(
     "chat_appends_unreplicated", "Live log events sent before the Redis replicas acknowledged them "
     "(REDIS_ACK_REPLICAS; a lagging or missing replica): what a Redis master failover then could lose.")
+EPOCHS_UNREPLICATED = Counter(
+    "chat_epochs_unreplicated", "Terms begun before a Redis replica acknowledged their epoch "
+    "(REDIS_ACK_REPLICAS): a Redis master failover then could reuse that epoch.")
 SOCKETS_CLOSED_BY_SERVER = Counter(
     "chat_sockets_closed_by_server", "Sockets the server closed for what they did, by why "
     "(flood, too-many-sockets, internal-error, stopped-reading).", ["why"])

@@ -25,6 +25,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as redis
+from django.conf import settings
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -43,6 +44,9 @@ logger = logging.getLogger("ha")
 # a round with an error well within the lease, so that the primary gives up its
 # sockets on time.
 LEASE_REDIS_TIMEOUT_S = 0.5
+# The longest a new term waits for a Redis replica to hold its epoch
+# (LeaseKeeper._replicated): less than the keeper's socket time-out (chatsite.redisconf).
+EPOCH_WAIT_MS = 200
 # A configured backup that starts with no primary around waits this many lease
 # lengths before claiming, so that a pair started together ends up as configured.
 STARTUP_GRACE_LEASES = 2
@@ -71,6 +75,7 @@ class LeaseKeeper:
         self._task: asyncio.Task | None = None
         self._started = time.monotonic()
         self._connection_id: str | None = None
+        self._client: redis.Redis | None = None  # the keeper's one connection, made on its thread
         self._switching: asyncio.Task | None = None
         self._failing = False  # Redis failed the last round: log the streak once
         self._fast_detection = True
@@ -111,7 +116,7 @@ class LeaseKeeper:
     # -- rounds ---------------------------------------------------------------
 
     async def _rounds(self) -> None:
-        client = _lease_client()
+        client = self._client = _lease_client()
         self.lease = Lease(client, self.instance.pair, self.name)
         try:
             await self._go_round()
@@ -194,6 +199,7 @@ class LeaseKeeper:
         sight = await self.lease.watch(max(grant_ms, 1), alive_ms)
         coming = False
         if sight.adopted:
+            await self._replicated("the lease handed to us")
             coming = self._decide(lambda: self.machine.lease_handed_to_us(sight.epoch, asked, grant_ms / 1000),
                                   "the primary handed over (switchover)")
         elif sight.holder is None or sight.holder == self.name:
@@ -203,6 +209,7 @@ class LeaseKeeper:
             claimed = await self.lease.claim(grant_ms) if may and sight.holder is None else None
             if claimed is not None:
                 epoch, previous = claimed
+                await self._replicated(f"the claim at epoch {epoch}")
                 why = f"took over from {previous}, whose lease lapsed" if previous else "first primary of the pair"
                 coming = self._decide(lambda: self.machine.lease_won(epoch, asked, grant_ms / 1000), why,
                                       previous=previous)
@@ -218,6 +225,7 @@ class LeaseKeeper:
                 take = self.machine.may_take_over_from(sight.holder, connected)
             epoch = await self.lease.take_over(sight.holder, sight.holder_connection, grant_ms) if take else None
             if epoch is not None:
+                await self._replicated(f"the take-over at epoch {epoch}")
                 coming = self._decide(lambda: self.machine.lease_won(epoch, asked, grant_ms / 1000),
                                       f"took over from {sight.holder}, whose connection to Redis is gone",
                                       previous=sight.holder)
@@ -230,6 +238,26 @@ class LeaseKeeper:
             if not self.machine.holds_lease:
                 self.instance.holder = sight.holder if sight.holder != self.name else None
         self._report_round(asked, coming or self.machine.holds_lease, sight.epoch)
+
+    async def _replicated(self, what: str) -> None:
+        """A new term begins once a Redis replica holds its epoch (WAIT on the
+        keeper's own connection, which made the claim): a Redis master that dies
+        right after cannot take the increment with it, so the next claim never
+        reuses the epoch of a term that served. Past REDIS_ACK_WAIT_MS the term
+        begins anyway (a lagging or missing replica must not leave the pair with
+        no primary), counted and logged. At most EPOCH_WAIT_MS: well within the
+        keeper's own socket time-out, or the wait would fail the round."""
+        replicas = settings.REDIS_ACK_REPLICAS
+        if not replicas:
+            return
+        assert self._client is not None
+        wait_ms = min(settings.REDIS_ACK_WAIT_MS, EPOCH_WAIT_MS)
+        acked = await self._client.execute_command("WAIT", replicas, wait_ms)
+        if acked < replicas:
+            metrics.EPOCHS_UNREPLICATED.inc()
+            logger.warning("%s: only %d of %d Redis replicas held %s within %d ms: serving anyway (a Redis "
+                           "master failover now could take the epoch back)", self.name, acked, replicas, what,
+                           wait_ms)
 
     # -- hand-over ------------------------------------------------------------
 

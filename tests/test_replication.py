@@ -93,3 +93,35 @@ def test_the_replica_holds_every_event_the_live_log_has_sent_and_a_stopped_one_i
             await replica.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_term_begins_once_a_replica_holds_its_epoch_or_is_counted_when_none_does(
+        sentinel_redis: SentinelSetup, make_application, start_server):  # noqa: F811
+    """The first primary's epoch is on the replica before it serves; a takeover while
+    the replica sleeps still serves (the pair is never left with no primary), and is
+    counted in chat_epochs_unreplicated_total for the operator."""
+    import redis as syncredis
+
+    from .harness import wait_for
+    from .test_failover import HA_OPTIONS, figure, scrape, topology
+
+    env = sentinel_redis.env()
+    name = f"pair-{new_pair()[5:]}"
+    primary = start_server(make_application(f"{name}-a", pair=name, role="primary", **HA_OPTIONS), **env)
+    backup = start_server(make_application(f"{name}-b", pair=name, role="backup", **HA_OPTIONS),
+                          serving=False, **env)
+    wait_for(lambda: topology(backup)["self"]["role"] == "backup", 10, "the backup to be backup")
+    replica_port = sentinel_redis.redis_ports[1]
+    with syncredis.Redis(host="127.0.0.1", port=replica_port) as replica:
+        assert int(replica.get(rediskeys.pair_epoch(name))) == 1
+    assert figure(scrape(primary), "chat_epochs_unreplicated_total") == 0
+
+    replica_process = sentinel_redis.processes[f"redis-{replica_port}"]
+    replica_process.send_signal(signal.SIGSTOP)
+    try:
+        primary.kill()
+        backup.wait_serving()
+    finally:
+        replica_process.send_signal(signal.SIGCONT)
+    assert topology(backup)["epoch"] == 2
+    assert figure(scrape(backup), "chat_epochs_unreplicated_total") == 1
