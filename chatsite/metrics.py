@@ -49,6 +49,10 @@ APPENDS_UNREPLICATED = Counter(
 EPOCHS_UNREPLICATED = Counter(
     "chat_epochs_unreplicated", "Terms begun before a Redis replica acknowledged their epoch "
     "(REDIS_ACK_REPLICAS): a Redis master failover then could reuse that epoch.")
+TRANSCRIPT_SAVES = Counter(
+    "chat_transcript_saves", "Transcript saves the workers reported back to this instance, by outcome "
+    "(saved; failed: out of retries or refused; the save stays owed, see chat_transcripts_owed).",
+    ["outcome"])
 SOCKETS_CLOSED_BY_SERVER = Counter(
     "chat_sockets_closed_by_server", "Sockets the server closed for what they did, by why "
     "(flood, too-many-sockets, internal-error, stopped-reading).", ["why"])

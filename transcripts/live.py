@@ -40,6 +40,7 @@ from kombu.exceptions import OperationalError
 from chat.frames import CloseReason, Notice
 from chat.service import ChatService
 from chat.session import ChatError, ChatSession
+from chatsite import metrics
 
 from . import feedback
 from .policy import SavePolicy
@@ -243,12 +244,14 @@ class TranscriptSaves:
                 logger.warning("session %s: save report not applied: %s", message.get("session_id"), error)
 
     async def transcript_saved(self, message: dict[str, Any]) -> None:
+        metrics.TRANSCRIPT_SAVES.labels("saved").inc()
         session_id = message["session_id"]
         if self.policy.tells_participants:
             await self.service.notice(session_id, Notice.UCS_SAVE, saved_seq=message["seq"])
         self._next(session_id)
 
     async def transcript_failed(self, message: dict[str, Any]) -> None:
+        metrics.TRANSCRIPT_SAVES.labels("failed").inc()
         session_id = message["session_id"]
         policy = self.policy
         if policy.tells_participants:

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from ..harness import new_client_id
+from ..harness import http_get, new_client_id
 from .conftest import saved, wait_saved
 
 
@@ -42,7 +42,7 @@ def test_with_1_each_message_is_saved_soon_after_it_is_sent(worker, chat):
 
 
 @pytest.mark.options(transcript_auto_save="2")
-def test_with_2_every_participant_is_told_of_each_save(worker, chat):
+def test_with_2_every_participant_is_told_of_each_save(worker, chat, server):
     carol, alice, session_id = chat()
     event = say(carol, "hello")
     for client in (carol, alice):
@@ -50,6 +50,8 @@ def test_with_2_every_participant_is_told_of_each_save(worker, chat):
         assert notice["saved_seq"] >= event["seq"]
         assert notice["seq"] > event["seq"]
     assert wait_saved(session_id, upto=event["seq"]).saved_seq >= event["seq"]
+    # The operator counts what the participants were told (chatsite.metrics).
+    assert 'chat_transcript_saves_total{outcome="saved"}' in http_get(f"{server.http}/metrics")[1].decode()
 
 
 @pytest.mark.options(transcript_auto_save="1", transcript_save_on_error="close")
