@@ -62,3 +62,49 @@ def test_the_chat_goes_on_through_the_promoted_replica_when_the_redis_master_is_
                    after["primary"]["name"], after["epoch"], primary.name, epoch_before,
                    [(e["seq"], e["type"], e.get("text") or e.get("role")) for e in carol.events(session_id)])
     assert transcript_messages(session_id, carol.last_seq(session_id)) == messages(carol, session_id)
+
+
+def test_after_a_redis_failover_a_killed_chat_primary_is_still_replaced_with_nothing_lost(
+        sentinel_redis: SentinelSetup, make_application, start_server, chat):  # noqa: F811
+    """The pair's own failover still works on the promoted replica: the serving
+    member killed after the Redis master moved, the other takes over at a higher
+    epoch, the chat goes on, each message once."""
+    env = sentinel_redis.env()
+    name = f"pair-{time.monotonic_ns() % 10**8}"
+    first = start_server(make_application(f"{name}-a", pair=name, role="primary", **HA_OPTIONS), **env)
+    second = start_server(make_application(f"{name}-b", pair=name, role="backup", **HA_OPTIONS),
+                          serving=False, **env)
+    wait_for(lambda: topology(second)["self"]["role"] == "backup", 10, "the backup to be backup")
+    carol, alice, session_id = chat(first, second)
+    carol.say("before")
+    carol.drain_until_acked()
+
+    old_master = sentinel_redis.master_port()
+    sentinel_redis.kill_redis(old_master)
+    carol.say("during the Redis failover")
+    wait_for(lambda: sentinel_redis.master_port() not in (None, old_master), RIDE_THROUGH_S,
+             "the sentinels to promote the replica")
+    deliver(carol)
+    deliver(alice)
+    wait_for(lambda: len(serving(first, second)) == 1, RIDE_THROUGH_S, "one member to serve")
+    epoch_after_redis = topology(second)["epoch"]
+    serving_member = first if serving(first, second) == [first.name] else second
+    other = second if serving_member is first else first
+    wait_for(lambda: topology(other)["self"]["role"] == "backup", 10, "the other member to be backup")
+
+    serving_member.kill()
+    other.wait_serving(timeout=RIDE_THROUGH_S)
+    carol.say("after the chat primary died")
+    alice.say("agent after", session_id)
+    deliver(carol)
+    deliver(alice)
+    alice.sees(session_id, "after the chat primary died")
+    carol.sees(session_id, "agent after")
+
+    for participant in (carol, alice):
+        assert_each_once_in_order(participant, session_id,
+                                  ["before", "during the Redis failover", "after the chat primary died"],
+                                  ["agent after"])
+    assert messages(carol, session_id) == messages(alice, session_id)
+    assert topology(other)["epoch"] > epoch_after_redis
+    assert serving(first, second) == [other.name]
