@@ -403,6 +403,8 @@ class OpenLoopExchange(Exchange):
 # to BACKOFF_MAX (under the default 1.5 s lease), with +-20 % jitter so that
 # 200 sockets do not knock in step.
 NEXT_IN_ROUND_SECONDS = 0.05
+# After an `unavailable` error, the unacknowledged messages go again this much later.
+UNAVAILABLE_RETRY_SECONDS = 0.5
 BACKOFF_FIRST_SECONDS = 0.25
 BACKOFF_MAX_SECONDS = 1.0
 # A page waits for a handshake and then for the answer to its resume as long as
@@ -452,6 +454,8 @@ class Resilient:
         self.repeats = 0
         self.conflicts: list[tuple[str, int]] = []
         self.errors: list[dict[str, Any]] = []
+        self.unavailable = 0  # `unavailable` answers: the store was away, the frame went again
+        self._resending: asyncio.Future[None] | None = None
         self.reconnects = 0
         self.connected_to = ""
         self.gave_up = False
@@ -615,12 +619,28 @@ class Resilient:
                 self.conflicts.append((session_id, seq))
         elif frame.get("type") == "not-primary":
             self._hint = _base(frame.get("primary"))
+        elif frame.get("type") == "error" and frame.get("code") == "unavailable":
+            # The store did not answer (a Redis failover): nothing was done; what waits
+            # for its own copy goes again shortly, as static/chat/connection.js does.
+            self.unavailable += 1
+            if self._resending is None:
+                self._resending = asyncio.ensure_future(self._resend_soon())
         elif frame.get("type") == "error":
             if not self.errors:
                 logger.warning("%s: error frame %s", self.name, frame)
             self.errors.append(frame)
         else:
             self.on_frame(self, frame, at)
+
+    async def _resend_soon(self) -> None:
+        await asyncio.sleep(UNAVAILABLE_RETRY_SECONDS)
+        self._resending = None
+        ws = self._ws
+        for frame in list(self.unacked.values()) if ws is not None else ():
+            try:
+                await ws.send(json.dumps(frame))
+            except ConnectionClosed:
+                return  # the reader reconnects and re-sends
 
     async def close(self) -> None:
         self._closing = True
@@ -648,7 +668,7 @@ class HandOver:
     first customer message its agent got on a socket to ``new_primary``."""
 
     at: float
-    new_primary: str
+    new_primary: str | None  # None: whichever member serves (a Redis master killed, issue 11)
     first_delivery: dict[str, float] = field(default_factory=dict)  # session_id -> seconds after ``at``
     ended: float | None = None  # when every chat had delivered through new_primary
     everyone: asyncio.Event = field(default_factory=asyncio.Event)
@@ -814,7 +834,7 @@ class FailoverExchange:
             for chat in self.chats.values()
         )
 
-    def hand_over(self, at: float, new_primary: str) -> HandOver:
+    def hand_over(self, at: float, new_primary: str | None) -> HandOver:
         """The caller killed (or stopped) the serving member at ``at``; ``new_primary`` (a ws
         base of ``servers``) is to take over. First deliveries are timed from ``at``."""
         hand_over = HandOver(at, new_primary)
@@ -841,7 +861,7 @@ class FailoverExchange:
             return
         self.received.setdefault(frame["client_id"], at)
         hand_over = self.hand_overs[-1] if self.hand_overs else None
-        if (hand_over is not None and agent.connected_to == hand_over.new_primary
+        if (hand_over is not None and hand_over.new_primary in (None, agent.connected_to)
                 and session_id not in hand_over.first_delivery):
             hand_over.first_delivery[session_id] = at - hand_over.at
             if len(hand_over.first_delivery) == len(self.chats):

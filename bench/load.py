@@ -87,6 +87,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     failover.add_argument("--stop", action="store_true",
                           help="a planned stop: SIGTERM instead of SIGKILL (the member hands the pair over, then "
                                "exits)")
+    failover.add_argument("--redis-sentinel", action="store_true",
+                          help="run the pair on a local Redis Sentinel setup (a master, a replica, three "
+                               "sentinels) and kill -9 the Redis master instead of a chat member (issue 11)")
     failover.add_argument("--interval", type=float, metavar="SECONDS",
                           help=f"each customer sends one message this often (default {DEFAULT_INTERVAL_SECONDS}; "
                                "--rate R is --interval 1/R)")
@@ -132,6 +135,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--profile needs the bench's own server; drop --url")
     if args.failover and (args.url or args.profile):
         parser.error("--failover starts and kills its own pair: no --url or --profile")
+    if args.redis_sentinel and (not args.failover or args.stop or args.kills != 1):
+        parser.error("--redis-sentinel goes with --failover, one kill, no --stop")
     if not args.failover and (args.stop or args.kills != 1 or args.kill_after is not None):
         parser.error("--kills, --stop and --kill-after go with --failover")
     if args.rate is not None and (args.rate <= 0 or args.window != 1):
@@ -177,7 +182,8 @@ def profiled(target: stack.Target, path: str, directory: Path | None) -> Abstrac
     return target.server.profiled(directory / f"{path}.speedscope.json")
 
 
-async def measure_failover(target: stack.Target, args: argparse.Namespace) -> FailoverResult:
+async def measure_failover(target: stack.Target, args: argparse.Namespace,
+                           sentinel: stack.SentinelSetup | None = None) -> FailoverResult:
     """Chats on the pair; the serving member killed (or stopped) --kills times under load,
     restarted as backup after each; every takeover timed, every client's view checked.
 
@@ -203,7 +209,10 @@ async def measure_failover(target: stack.Target, args: argparse.Namespace) -> Fa
         running = asyncio.create_task(exchange.run(args.timeout))
         for number in range(1, args.kills + 1):
             await asyncio.sleep(args.kill_after)
-            outcome = await _take_over(number, target.servers, exchange, args)
+            if sentinel is not None:
+                outcome = await _kill_redis_master(sentinel, target.servers, exchange, args)
+            else:
+                outcome = await _take_over(number, target.servers, exchange, args)
             if outcome is None:
                 cut_short = "no single member served before it"
                 break
@@ -241,6 +250,7 @@ async def measure_failover(target: stack.Target, args: argparse.Namespace) -> Fa
         repeats=sum(client.repeats for client in clients),
         reconnects=sum(client.reconnects for client in clients), gave_up=sum(client.gave_up for client in clients),
         errors=sum(len(client.errors) for client in clients), counts=counts, completed=completed,
+        unavailable=sum(client.unavailable for client in clients), redis_killed=sentinel is not None,
         cut_short=cut_short,
     )
 
@@ -288,6 +298,71 @@ async def _take_over(number: int, servers: list[stack.ServerProcess], exchange: 
                 percentile_ms(takeover.first_delivery, 99), len(takeover.first_delivery), len(exchange.chats),
                 takeover.epoch_moved, serving.name, "never" if back_after is None else f"{back_after:.1f}")
     return takeover, hand_over
+
+
+async def _kill_redis_master(sentinel: stack.SentinelSetup, servers: list[stack.ServerProcess],
+                             exchange: FailoverExchange, args: argparse.Namespace) -> tuple[Takeover, HandOver] | None:
+    """kill -9 of the Redis master under the chats (issue 11): the sentinels promote
+    the replica; timed: until one chat member serves at a later epoch ("served after"), and
+    every chat's first message delivered after the kill, through whichever member
+    serves then. "Back as backup" is when the other member calls itself backup."""
+    before = await _epoch(servers)
+    master = await asyncio.to_thread(sentinel.master_port)
+    if master is None:
+        return None
+    at = time.perf_counter()
+    sentinel.kill_redis(master)
+    hand_over = exchange.hand_over(at, None)
+    logger.info("redis kill: sent SIGKILL to the Redis master (port %d)", master)
+    # The primary gives the role up when it cannot renew for a lease; served again means
+    # one member serving at a later epoch, on the promoted replica.
+    serving = await _serving_again(servers, before, args.timeout)
+    served_after = None if serving is None else time.perf_counter() - at
+    logger.info("redis kill: %s serves %s s after the kill, the sentinels name port %s as master",
+                "nobody" if serving is None else serving.name,
+                "never" if served_after is None else f"{served_after:.2f}", sentinel.master_port())
+    if serving is not None:
+        await exchange.delivered_through(hand_over, args.timeout)
+        other = next(server for server in servers if server is not serving)
+        back_after = await _backup_after(other, at, args.timeout)
+    else:
+        back_after = None
+    after = await _epoch(servers)
+    takeover = Takeover(
+        number=1, member=f"redis :{master}", signal="SIGKILL", served_after=served_after,
+        first_delivery=list(hand_over.first_delivery.values()),
+        epoch_moved=None if before is None or after is None else after - before,
+        back_after=back_after, exited_after=None,
+    )
+    logger.info("redis kill: first delivery p99 %.0f ms (%d of %d chats), epoch moved by %s",
+                percentile_ms(takeover.first_delivery, 99), len(takeover.first_delivery), len(exchange.chats),
+                takeover.epoch_moved)
+    return takeover, hand_over
+
+
+async def _serving_again(servers: list[stack.ServerProcess], before: int | None,
+                         timeout: float) -> stack.ServerProcess | None:
+    """The one member serving at an epoch past ``before``; None if none within ``timeout``."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        epoch = await _epoch(servers)
+        if before is None or (epoch is not None and epoch > before):
+            return await _serving(servers, max(deadline - time.perf_counter(), 0))
+        await asyncio.sleep(READY_POLL_SECONDS)
+    return None
+
+
+async def _backup_after(server: stack.ServerProcess, at: float, timeout: float) -> float | None:
+    """Seconds from ``at`` until ``server`` calls itself backup in its topology."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        try:
+            if (await asyncio.to_thread(stack.topology, server.http))["self"]["role"] == "backup":
+                return time.perf_counter() - at
+        except (OSError, ValueError, KeyError):
+            pass
+        await asyncio.sleep(READY_POLL_SECONDS)
+    return None
 
 
 async def _serving(servers: list[stack.ServerProcess], timeout: float) -> stack.ServerProcess | None:
@@ -371,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     # SIGTERM cleans up like Ctrl-C: the server stops, the rows and keys go.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    sentinel = stack.start_sentinel() if args.redis_sentinel else None  # before Django reads the settings
     stack.setup_django()
     if args.idle is not None or args.surge is not None:
         return scale.run(args)
@@ -379,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         with stack.BenchStack(chats=args.chats, agents=agents, url=args.url, pair=args.failover) as bench, \
                 transcripts.worker_beside(bench, args.transcripts):
             if args.failover:
-                outcome = asyncio.run(measure_failover(bench.target, args))
+                outcome = asyncio.run(measure_failover(bench.target, args, sentinel))
                 clean = outcome.clean  # an epoch that moved by 2 fails it too: the logs are worth reading
                 report = render_failover(outcome)
             else:
@@ -394,6 +470,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         logger.warning("interrupted: servers stopped, rows and keys removed")
         return 130
+    finally:
+        if sentinel is not None:
+            sentinel.stop()
     print(report)
     return 0 if clean else 1
 

@@ -185,6 +185,8 @@ class FailoverResult:
     counts: dict[str, int]
     completed: bool
     cut_short: str | None = None
+    unavailable: int = 0  # `unavailable` answers (the store away; the frames went again): not errors
+    redis_killed: bool = False  # --redis-sentinel: the kills were of the Redis master
 
     def problems(self) -> list[str]:
         """Everything that makes the run exit 1; empty when it held."""
@@ -258,7 +260,7 @@ def render_failover(result: FailoverResult) -> str:
     lines = [
         f"{'planned stop' if r.planned else 'failover'}: {r.chats} chats, one message every "
         f"{r.interval * 1000:.0f} ms per customer (at least {r.messages} each); {r.kills} x {what} "
-        f"to the serving member, {when}",
+        f"to {'the Redis master' if r.redis_killed else 'the serving member'}, {when}",
         *_table(columns, takeovers),
         "",
     ]
@@ -289,7 +291,7 @@ def render_failover(result: FailoverResult) -> str:
         f"over {len(r.steady)}",
         f"messages {r.sent}: held while no server served {r.held}, re-sent after a reconnect {r.resent}, "
         f"answered twice {r.repeats}; reconnects {r.reconnects}, clients that gave up {r.gave_up}, "
-        f"error frames {r.errors}",
+        f"error frames {r.errors}, answered unavailable (the store away; sent again) {r.unavailable}",
         f"{counts}  (must all be 0)",
         "OK" if not problems else "FAILED: " + "; ".join(problems),
     ]

@@ -28,8 +28,11 @@ from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.error import HTTPError, URLError
+
+if TYPE_CHECKING:
+    from chatsite.sentinelstack import SentinelSetup
 from urllib.parse import urlparse
 from urllib.request import urlopen
 
@@ -51,6 +54,23 @@ PAIR_OPTIONS = {"session-restoration-mode": "simple"}
 PROFILE_RATE_HZ = 250
 
 logger = logging.getLogger("bench")
+
+
+def start_sentinel() -> SentinelSetup:
+    """A local Redis Sentinel setup on free ports (chatsite.sentinelstack), and this
+    process's environment pointed at it, so that the bench and every server it
+    starts find Redis through the sentinels. Call before setup_django."""
+    from chatsite import sentinelstack
+
+    ports = sorted({free_port() for _ in range(5)})
+    while len(ports) < 5:
+        ports = sorted({*ports, free_port()})
+    setup = sentinelstack.start(LOG_DIR / f"sentinel-{uuid.uuid4().hex[:6]}", master_name="bench",
+                                redis_ports=(ports[0], ports[1]), sentinel_ports=tuple(ports[2:]),
+                                down_after_ms=1000, failover_timeout_ms=2000)
+    os.environ.update(setup.env())
+    logger.info("a Redis Sentinel setup: master :%d, replica :%d, sentinels %s", ports[0], ports[1], setup.sentinels)
+    return setup
 
 
 def setup_django() -> None:
@@ -400,10 +420,10 @@ class BenchStack:
         return server
 
     def _delete_redis_keys(self) -> None:
-        import redis
-        from django.conf import settings
 
-        client = redis.Redis.from_url(settings.REDIS_URL)
+        from chatsite import redisconf
+
+        client = redisconf.config().client()
         keys = list(client.scan_iter(f"{self.redis_prefix}:*", count=1000))
         for start in range(0, len(keys), 500):
             client.delete(*keys[start:start + 500])

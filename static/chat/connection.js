@@ -17,6 +17,8 @@
 // is under the default lease (1.5 s), so a page finds a new primary within
 // about a second of it serving.
 const NEXT_IN_ROUND_MS = 50;
+// After an `unavailable` error (the store did not answer), the outbox goes again this much later.
+const UNAVAILABLE_RETRY_MS = 500;
 const BACKOFF_FIRST_MS = 250;
 const BACKOFF_MAX_MS = 1000;
 // A backup names the primary: go there at once, unless it named the server we
@@ -101,6 +103,7 @@ export class Connection {
     // client_id -> frame, oldest first (a Map keeps insertion order).
     this.outbox = new Map(store.load(`${key}.outbox`, []));
     this.ws = null;
+    this.resendTimer = null;  // a resend after `unavailable` (resendSoon)
     this.url = null;
     this.round = 0; // rounds over the pair's instances that found no primary
     this.inRound = 0;
@@ -154,6 +157,15 @@ export class Connection {
 
   pending() {
     return [...this.outbox.values()];
+  }
+
+  /** Send the outbox again on this socket after UNAVAILABLE_RETRY_MS (one timer at a time). */
+  resendSoon(ws) {
+    if (this.resendTimer) return;
+    this.resendTimer = setTimeout(() => {
+      this.resendTimer = null;
+      if (this.ws === ws) for (const frame of this.pending()) this.send(frame);
+    }, UNAVAILABLE_RETRY_MS);
   }
 
   clearOutbox() {
@@ -240,6 +252,12 @@ export class Connection {
       }
       if (frame.type === "not-primary") {
         hint = frame.primary || null;
+        return;
+      }
+      if (frame.type === "error" && frame.code === "unavailable") {
+        // The store did not answer (a Redis blip or failover): nothing was done, so what
+        // waits for its own copy goes again, once, shortly; its client_id makes that harmless.
+        this.resendSoon(ws);
         return;
       }
       if (frame.type === "notice" && frame.notice === "switchover" && frame.primary && !this.viaFrontDoor(url)) {
