@@ -13,14 +13,12 @@ Pub/sub reaches who listens at the moment. A logout published while nobody
 serves (a failover) closes nothing here, and needs not: every socket reconnects
 to the new primary and resolves its login again, which is gone. A logout in
 the second it takes to subscribe again after a lost Redis connection is
-missed: that socket stays until it reconnects (logged below).
+missed: that socket stays until it reconnects (chat.broadcasts logs the gap).
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 
-from chatsite import rediskeys
 from ha.runtime import Instance
 
 from .frames import CLOSE_FORBIDDEN
@@ -29,39 +27,17 @@ from .session import ChatError
 
 logger = logging.getLogger(__name__)
 
-# The pause before subscribing again after the subscription failed: Redis is
-# likely away for a moment, and the lease (which needs it too) decides the rest.
-RESUBSCRIBE_DELAY_S = 1.0
-
-
 class Logouts:
-    """The listener: one Redis pub/sub connection per instance, for as long as the
-    process runs (the backup's registry is empty, so it closes nothing)."""
+    """What a logout does on an instance (the backup's registry is empty, so it
+    closes nothing); chat.broadcasts brings it the logouts."""
 
     def __init__(self, instance: Instance, registry: Registry) -> None:
         self.instance = instance
         self.registry = registry
 
-    async def run(self) -> None:
-        while True:
-            try:
-                await self._listen()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("%s: listening for logouts failed; a logout until the next try is missed"
-                                 " (its sockets close when they reconnect)", self.instance.name)
-            await asyncio.sleep(RESUBSCRIBE_DELAY_S)
-
-    async def _listen(self) -> None:
-        pubsub = self.instance.redis.pubsub(ignore_subscribe_messages=True)
-        try:
-            await pubsub.subscribe(rediskeys.logouts())
-            async for message in pubsub.listen():
-                if message["type"] == "message":
-                    await self.logged_out(message["data"].decode())
-        finally:
-            await pubsub.aclose()
+    async def message(self, data: bytes) -> None:
+        """A logout published on ``rediskeys.logouts()`` (chat.broadcasts)."""
+        await self.logged_out(data.decode())
 
     async def logged_out(self, login: str) -> None:
         """End and close the agent sockets of ``login`` that this instance holds."""

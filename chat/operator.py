@@ -17,7 +17,6 @@ failover) is lost, and the admin says the chat is still open.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -34,9 +33,6 @@ from . import live_sessions
 from .frames import CloseReason
 
 logger = logging.getLogger(__name__)
-
-# The pause before subscribing again after the subscription failed (as chat.logouts).
-RESUBSCRIBE_DELAY_S = 1.0
 
 # How often ``close`` looks whether the session left its pair's open set.
 CLOSE_POLL_S = 0.05
@@ -94,8 +90,8 @@ def close(client: redis.Redis, session_id: str, by: str, wait_s: float) -> Close
 
 
 class OperatorCommands:
-    """The listener: one Redis pub/sub connection per instance, for as long as the
-    process runs. ``holds`` says whether this instance serves a session; ``end``
+    """What an operator's command does on an instance; chat.broadcasts brings the
+    commands. ``holds`` says whether this instance serves a session; ``end``
     closes it (ChatService.end)."""
 
     def __init__(self, instance: Instance, holds: Callable[[str], bool],
@@ -103,27 +99,6 @@ class OperatorCommands:
         self.instance = instance
         self.holds = holds
         self.end = end
-
-    async def run(self) -> None:
-        while True:
-            try:
-                await self._listen()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("%s: listening for operator commands failed; a close until the next try"
-                                 " is missed", self.instance.name)
-            await asyncio.sleep(RESUBSCRIBE_DELAY_S)
-
-    async def _listen(self) -> None:
-        pubsub = self.instance.redis.pubsub(ignore_subscribe_messages=True)
-        try:
-            await pubsub.subscribe(rediskeys.operator_commands())
-            async for message in pubsub.listen():
-                if message["type"] == "message":
-                    await self.command(message["data"])
-        finally:
-            await pubsub.aclose()
 
     async def command(self, data: bytes | str) -> None:
         """Carry out one command; a malformed one is logged and dropped."""

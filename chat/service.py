@@ -26,8 +26,10 @@ from typing import Any
 
 from django.conf import settings
 
+from chatsite import rediskeys
 from ha.runtime import Instance
 
+from .broadcasts import Broadcasts
 from .frames import CloseReason, ErrorCode, Notice
 from .limits import Addresses
 from .livelog import LiveLog
@@ -57,6 +59,9 @@ class ChatService:
         instance.listener = self.role_changes
         self.logouts = Logouts(instance, self.registry)
         self.operator = OperatorCommands(instance, lambda session_id: session_id in self.sessions, self.end)
+        self.broadcasts = Broadcasts(instance)
+        self.broadcasts.on(rediskeys.logouts(), self.logouts.message)
+        self.broadcasts.on(rediskeys.operator_commands(), self.operator.command)
 
     @property
     def sessions(self) -> dict[str, ChatSession]:
@@ -72,7 +77,7 @@ class ChatService:
         """Background work of a serving instance: deadlines (chat.sweeper), places in
         the queue (chat.queue); logouts that close agent sockets (chat.logouts); an
         operator's close from the admin (chat.operator)."""
-        await asyncio.gather(self.sweeper.run(), self.queue.run(), self.logouts.run(), self.operator.run())
+        await asyncio.gather(self.sweeper.run(), self.queue.run(), self.broadcasts.run())
 
     # -- sockets --------------------------------------------------------------
 
