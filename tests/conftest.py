@@ -6,6 +6,8 @@ listen on free ports, so the suite runs beside a live ``make run``.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -196,3 +198,11 @@ def start_worker(redis_url: str, transactional_db, request) -> Iterator[Callable
 def worker(start_worker) -> WorkerProcess:
     """A worker that saves to the real store."""
     return start_worker()
+
+
+def run_switchover(pair_name: str, redis_url: str) -> subprocess.CompletedProcess:
+    """``manage.py ha_switchover PAIR`` as an operator runs it, against the tests' Redis."""
+    return subprocess.run(
+        [sys.executable, "manage.py", "ha_switchover", pair_name], cwd=ROOT,
+        env=child_env(redis_url, REDIS_PREFIX), capture_output=True, text=True, timeout=30,
+    )

@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ha.models import Application
 
-from .conftest import REDIS_PREFIX
+from .conftest import REDIS_PREFIX, run_switchover
 from .harness import ROOT, Participant, child_env, http_get, wait_for
 
 HA_OPTIONS = {"session_restoration_mode": "simple", "transcript_auto_save": "1",
@@ -192,13 +192,6 @@ def test_a_paused_primary_that_wakes_up_after_the_takeover_writes_nothing(pair, 
     assert "to the stale primary" not in redis_client.lrange(log_key, 0, -1).__str__()
     assert http_get(f"{primary.http}/readyz")[0] == 503
     assert topology(primary)["self"]["role"] == "backup"
-
-
-def run_switchover(pair_name: str, redis_url: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", "ha_switchover", pair_name], cwd=ROOT,
-        env=child_env(redis_url, REDIS_PREFIX), capture_output=True, text=True, timeout=30,
-    )
 
 
 def test_a_switchover_with_messages_in_flight_loses_nothing(pair, chat, redis_url, worker):

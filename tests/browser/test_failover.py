@@ -1,12 +1,9 @@
 """The pages ride out a dead server: they reconnect, resume and re-send."""
-import subprocess
-import sys
 import uuid
 
 from playwright.sync_api import expect
 
-from tests.conftest import REDIS_PREFIX
-from tests.harness import ROOT, child_env
+from tests.conftest import run_switchover
 
 from .conftest import FAILOVER_TIMEOUT_MS
 from .pagekit import (
@@ -115,10 +112,7 @@ def test_the_pages_follow_a_switchover_and_say_so(make_application, start_server
     say(carol, "before")
     expect_message(chat, "before")
 
-    switched = subprocess.run(
-        [sys.executable, "manage.py", "ha_switchover", pair], cwd=ROOT,
-        env=child_env(redis_url, REDIS_PREFIX), capture_output=True, text=True, timeout=30, check=False,
-    )
+    switched = run_switchover(pair, redis_url)
     assert switched.returncode == 0, switched.stdout + switched.stderr
     for page in (carol, desk):
         expect(page.locator("#server")).to_contain_text(backup_app.name, timeout=FAILOVER_TIMEOUT_MS)

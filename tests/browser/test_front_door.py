@@ -4,7 +4,6 @@ from it outlive the member that served them."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,8 +12,8 @@ import pytest
 from playwright.sync_api import expect
 
 from ha import frontdoor
-from tests.conftest import REDIS_PREFIX
-from tests.harness import ARTIFACTS, ROOT, child_env, free_port, http_get, wait_for
+from tests.conftest import run_switchover
+from tests.harness import ARTIFACTS, free_port, http_get, wait_for
 
 from .conftest import FAILOVER_TIMEOUT_MS
 from .pagekit import assert_each_seq_once, expect_message, message_texts, panel, say, start_chat
@@ -130,10 +129,7 @@ def test_the_pages_of_the_front_door_follow_a_switchover_through_it(make_applica
     say(carol, "before")
     expect_message(chat, "before")
 
-    switched = subprocess.run(
-        [sys.executable, "manage.py", "ha_switchover", pair], cwd=ROOT,
-        env=child_env(redis_url, REDIS_PREFIX), capture_output=True, text=True, timeout=30, check=False,
-    )
+    switched = run_switchover(pair, redis_url)
     assert switched.returncode == 0, switched.stdout + switched.stderr
     for page in (carol, desk):
         expect(page.locator("#server")).to_have_text(f"{backup_app.name} (127.0.0.1:{port})",
