@@ -14,7 +14,7 @@ import math
 
 from ha.options import Settings
 
-from .session import ChatSession
+from .session import ChatSession, Inactivity
 
 
 class Deadlines:
@@ -57,7 +57,15 @@ class Deadlines:
 SWITCHOVER_FOLLOW_S = 10.0
 
 
+def inactivity_of(settings: Settings) -> Inactivity | None:
+    """Genesys' inactivity-control as the options set it; None while it is off."""
+    if not settings["inactivity-control-enabled"]:
+        return None
+    return Inactivity(settings["inactivity-timeout-alert"], settings["inactivity-timeout-close"],
+                      settings["inactivity-include-notices"])
+
+
 def deadline_of(session: ChatSession, settings: Settings) -> float | None:
     """When the sweeper must next look at ``session`` under these options."""
     return session.next_deadline(settings["session-inactivity-timeout"], settings["participant-return-timeout"],
-                                 SWITCHOVER_FOLLOW_S)
+                                 SWITCHOVER_FOLLOW_S, inactivity_of(settings))

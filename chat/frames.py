@@ -43,6 +43,9 @@ class Notice(StrEnum):
     UCS_SAVE = "ucs-save"
     UCS_SAVE_FAIL = "ucs-save-fail"
     SWITCHOVER = "switchover"
+    # inactivity-control (chat.session.Inactivity): a warning, then the close's text.
+    INACTIVITY_ALERT = "inactivity-alert"
+    INACTIVITY_CLOSE = "inactivity-close"
 
 
 class CloseReason(StrEnum):

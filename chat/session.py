@@ -81,6 +81,25 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# Notices of inactivity-control itself: never activity, or an alert would restart its own timer.
+INACTIVITY_NOTICES = frozenset((Notice.INACTIVITY_ALERT, Notice.INACTIVITY_CLOSE))
+
+
+@dataclass(frozen=True)
+class Inactivity:
+    """Genesys' inactivity-control as the options set it (chat.deadlines builds it
+    from them; None when it is off). Times are seconds of quiet; 0 turns a step off."""
+
+    alert_s: int
+    close_s: int
+    include_notices: bool = False
+
+    @property
+    def alerts(self) -> bool:
+        """An alert that would come at or after the close is never sent."""
+        return self.alert_s > 0 and (self.close_s == 0 or self.alert_s < self.close_s)
+
+
 @dataclass
 class ChatSession:
     id: str
@@ -95,6 +114,13 @@ class ChatSession:
     connected: set[str] = field(default_factory=set)
     away_since: dict[str, float] = field(default_factory=dict)  # participant id -> unix time
     last_message_at: float = 0.0  # unix time of the last message, else of the start
+    # inactivity-control's clock (unix times, from the log, so a takeover keeps them):
+    # the last joined / left / message; the last other notice (counted only with
+    # inactivity-include-notices); the last inactivity-alert, so that one alert is
+    # sent per quiet spell, and not again by the primary that takes over.
+    active_at: float = 0.0
+    noticed_at: float = 0.0
+    alerted_at: float | None = None
     # Since when (unix time) the chat waits for an agent, as its stored ``queued``
     # notice says; None while an agent has it or before that notice.
     queued_since: float | None = None
@@ -170,15 +196,45 @@ class ChatSession:
             if now - since > grace_s and (who := self.participant(pid)) is not None
         ]
 
-    def next_deadline(self, idle_after_s: int, return_timeout_s: float, follow_grace_s: float) -> float | None:
-        """When ``idle``, ``gone`` or ``not_followed`` next turn true (unix time), if
-        nothing happens meanwhile; None for a closed session."""
+    def quiet_since(self, inactivity: Inactivity) -> float:
+        """Since when (unix time) the chat has been quiet, as inactivity-control counts."""
+        if inactivity.include_notices:
+            return max(self.active_at, self.noticed_at)
+        return self.active_at
+
+    def _inactivity_steps(self, inactivity: Inactivity | None) -> list[tuple[float, Notice]]:
+        """The inactivity steps still ahead in this quiet spell, with when each is due.
+        Only a chat an agent has counts: one waiting in the queue is not inactive."""
+        if inactivity is None or self.status is not Status.ACTIVE:
+            return []
+        since = self.quiet_since(inactivity)
+        steps = []
+        if inactivity.alerts and (self.alerted_at is None or self.alerted_at <= since):
+            steps.append((since + inactivity.alert_s, Notice.INACTIVITY_ALERT))
+        if inactivity.close_s > 0:
+            steps.append((since + inactivity.close_s, Notice.INACTIVITY_CLOSE))
+        return steps
+
+    def inactivity_due(self, now: float, inactivity: Inactivity | None) -> Notice | None:
+        """What inactivity-control must do now: alert, close, or nothing. An alert owed
+        goes first even when the close is due too (a late sweep, a takeover): nobody
+        is closed unwarned; the close follows at the next sweep."""
+        steps = self._inactivity_steps(inactivity)
+        if steps and now >= steps[0][0]:
+            return steps[0][1]
+        return None
+
+    def next_deadline(self, idle_after_s: int, return_timeout_s: float, follow_grace_s: float,
+                      inactivity: Inactivity | None = None) -> float | None:
+        """When ``idle``, ``gone``, ``not_followed`` or ``inactivity_due`` next turn
+        true (unix time), if nothing happens meanwhile; None for a closed session."""
         if not self.is_open:
             return None
         moments = [since + return_timeout_s for since in self.away_since.values()]
         moments += [since + follow_grace_s for since in self.following.values()]
         if idle_after_s > 0:
             moments.append(self.last_message_at + idle_after_s)
+        moments += [when for when, _ in self._inactivity_steps(inactivity)]
         return min(moments, default=None)
 
     # -- a switchover moves the participants, it does not disconnect them -----
@@ -262,6 +318,15 @@ class ChatSession:
     def closing(self, reason: CloseReason) -> dict[str, Any]:
         return self.event(Event.CLOSED, reason=str(reason))
 
+    def inactivity_alert(self, text: str) -> dict[str, Any]:
+        """The warning both sides see (inactivity-message-alert)."""
+        return self.event(Event.NOTICE, notice=str(Notice.INACTIVITY_ALERT), text=text)
+
+    def inactivity_close(self, text: str) -> list[dict[str, Any]]:
+        """The close text both sides see (inactivity-message-close), then the close."""
+        return [self.event(Event.NOTICE, notice=str(Notice.INACTIVITY_CLOSE), text=text),
+                self.closing(CloseReason.INACTIVITY)]
+
     def disconnected(self, who: Participant) -> dict[str, Any] | None:
         """The event for a participant whose socket went away, if it was connected."""
         if not self.is_open or who.id not in self.connected:
@@ -281,6 +346,13 @@ class ChatSession:
         kind = event["type"]
         if kind == Event.MESSAGE or not self.last_message_at:
             self.last_message_at = datetime.fromisoformat(event["at"]).timestamp()
+        if kind in (Event.JOINED, Event.LEFT, Event.MESSAGE):
+            self.active_at = datetime.fromisoformat(event["at"]).timestamp()
+        elif kind == Event.NOTICE:
+            if event["notice"] == Notice.INACTIVITY_ALERT:
+                self.alerted_at = datetime.fromisoformat(event["at"]).timestamp()
+            elif event["notice"] not in INACTIVITY_NOTICES:
+                self.noticed_at = datetime.fromisoformat(event["at"]).timestamp()
         who = event.get("from")
         if kind in (Event.JOINED, Event.RECONNECTED, Event.LEFT):
             self.away_since.pop(who, None)

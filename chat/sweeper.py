@@ -1,4 +1,5 @@
-"""Deadlines of a serving instance: chats nobody writes in, participants who
+"""Deadlines of a serving instance: chats nobody writes in (the older
+session-inactivity-timeout, and inactivity-control's alert then close), participants who
 never came back. Each second the sweeper looks only at the sessions whose
 deadline came (chat.deadlines), not at every open session."""
 from __future__ import annotations
@@ -8,8 +9,8 @@ import time
 
 from ha.runtime import Instance
 
-from .deadlines import SWITCHOVER_FOLLOW_S, deadline_of
-from .frames import CloseReason
+from .deadlines import SWITCHOVER_FOLLOW_S, deadline_of, inactivity_of
+from .frames import CloseReason, Notice
 from .messages import Messages
 from .periodic import while_serving
 from .queue import ChatQueue
@@ -20,7 +21,8 @@ logger = logging.getLogger(__name__)
 # How often the serving instance looks for deadlines that came: how late one may be.
 SWEEP_INTERVAL_S = 1.0
 # The options the deadlines are worked out from: a change works them out again.
-TIMEOUT_OPTIONS = ("session-inactivity-timeout", "participant-return-timeout")
+TIMEOUT_OPTIONS = ("session-inactivity-timeout", "participant-return-timeout", "inactivity-control-enabled",
+                   "inactivity-timeout-alert", "inactivity-timeout-close", "inactivity-include-notices")
 
 
 class Sweeper:
@@ -36,14 +38,16 @@ class Sweeper:
                             "sweeping for deadlines")
 
     async def sweep(self, now: float) -> None:
-        """Close chats idle past ``session-inactivity-timeout``; take participants away
+        """Close chats idle past ``session-inactivity-timeout``; alert, then close, active
+        chats quiet past inactivity-control's timeouts; take participants away
         longer than ``participant-return-timeout`` as having left."""
         settings = self.instance.settings
         timeouts = tuple(settings[name] for name in TIMEOUT_OPTIONS)
         if timeouts != self._timeouts:
             self._timeouts = timeouts
             self.messages.reschedule()
-        idle_after, timeout = timeouts
+        idle_after, timeout = timeouts[:2]
+        inactivity = inactivity_of(settings)
         freed = False
         for session_id in self.messages.deadlines.due(now):
             session = self.messages.sessions.get(session_id)
@@ -55,6 +59,18 @@ class Sweeper:
                     await self.messages.store(session, session.closing(CloseReason.INACTIVITY))
                     freed = True
                     continue
+                step = session.inactivity_due(now, inactivity)
+                if step is Notice.INACTIVITY_CLOSE:
+                    logger.info("session %s: inactive for %s s: closing it", session.id,
+                                settings["inactivity-timeout-close"])
+                    for event in session.inactivity_close(settings["inactivity-message-close"]):
+                        await self.messages.store(session, event)
+                    freed = True
+                    continue
+                if step is Notice.INACTIVITY_ALERT:
+                    logger.info("session %s: inactive for %s s: alerting", session.id,
+                                settings["inactivity-timeout-alert"])
+                    await self.messages.store(session, session.inactivity_alert(settings["inactivity-message-alert"]))
                 for who in session.not_followed(now, SWITCHOVER_FOLLOW_S):
                     logger.info("session %s: %s %s did not follow the switchover within %s s",
                                 session.id, who.role, who.id, SWITCHOVER_FOLLOW_S)

@@ -53,6 +53,19 @@ def _integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+def _boolean(raw: str) -> bool:
+    if raw not in ("true", "false"):
+        raise ValueError(raw)
+    return raw == "true"
+
+
+def _text(raw: str) -> str:
+    """A text shown to the participants: not empty, fits the Option.value column."""
+    if not raw or len(raw) > 255:
+        raise ValueError(raw)
+    return raw
+
+
 def _positive_seconds(raw: str) -> float:
     value = float(raw)
     if not value > 0 or value == float("inf"):
@@ -156,8 +169,46 @@ OPTIONS: dict[str, Option] = {
         Option(
             "session-inactivity-timeout", "0", "a whole number of seconds >= 0",
             "Close a chat in which nobody has written a message for this long, with the "
-            "reason inactivity; 0 never closes a chat for that.",
+            "reason inactivity, queued or not (the older, simpler rule; see inactivity-control-"
+            "enabled); 0 never closes a chat for that.",
             _integer(0),
+        ),
+        # Genesys' inactivity-control section, one option each (chat.session.Inactivity).
+        Option(
+            "inactivity-control-enabled", "false", "true, false",
+            "true: warn, then close, an active chat (one an agent has) in which nobody joined, "
+            "left or wrote for a while; a chat waiting in the queue is never touched by it.",
+            _boolean,
+        ),
+        Option(
+            "inactivity-timeout-alert", "240", "a whole number of seconds >= 0",
+            "Seconds of inactivity after which both sides get the notice inactivity-alert with "
+            "inactivity-message-alert; 0, or not less than inactivity-timeout-close: no alert.",
+            _integer(0),
+        ),
+        Option(
+            "inactivity-timeout-close", "300", "a whole number of seconds >= 0",
+            "Seconds of inactivity after which the chat is closed with the reason inactivity, "
+            "after the notice inactivity-close with inactivity-message-close; 0: never closed.",
+            _integer(0),
+        ),
+        Option(
+            "inactivity-message-alert", "Are you still there? This chat will close soon if nobody writes.",
+            "a text of 1 to 255 characters",
+            "The text of the inactivity-alert notice, shown on both pages.",
+            _text,
+        ),
+        Option(
+            "inactivity-message-close", "This chat was closed because nobody wrote for a while.",
+            "a text of 1 to 255 characters",
+            "The text of the inactivity-close notice, shown on both pages before the chat closes.",
+            _text,
+        ),
+        Option(
+            "inactivity-include-notices", "false", "true, false",
+            "true: notice events (queued, ucs-save, switchover, ...) also restart the inactivity "
+            "timer; false: only a participant joining, leaving or writing does.",
+            _boolean,
         ),
         Option(
             "ha-lease-ttl-ms", "1500", "an integer >= 300",
