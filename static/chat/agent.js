@@ -5,18 +5,6 @@ import {
   KEPT_EVENTS, Sequencer, TypingLine, TypingSender, appendScrolled, closeReasonText, eventItem, pendingItem, scrollDown,
 } from "./transcript.js";
 
-const INACTIVITY_NOTICES = new Set(["inactivity-alert", "inactivity-close"]);
-
-/** A transcript line; inactivity-control's notices show the text the options set
- * (inactivity-message-alert / -close), which the shared wording does not know. */
-function itemOf(event, me) {
-  const item = eventItem(event, me);
-  if (event.type === "notice" && INACTIVITY_NOTICES.has(event.notice) && typeof event.text === "string") {
-    item.querySelector(".text").textContent = event.text;
-  }
-  return item;
-}
-
 // Per user: another agent logging in on this tab does not inherit the chats.
 const KEY = `chat.agent.${document.body.dataset.user}`;
 const $ = (selector) => document.querySelector(selector);
@@ -160,7 +148,7 @@ function addPanel(id) {
     sequencer: new Sequencer(lastSeq, (event) => show(id, event), () => conn.reconnectNow()),
   };
   panels.set(id, entry);
-  for (const event of chat.events) nodes.transcript.append(itemOf(event, chat.participant_id));
+  for (const event of chat.events) nodes.transcript.append(eventItem(event, chat.participant_id));
 
   nodes.input.addEventListener("input", () => entry.typingSender.input());
   nodes.form.addEventListener("submit", (submit) => {
@@ -197,7 +185,7 @@ function command(frame) {
 function show(id, event) {
   const chat = state.chats[id];
   const entry = panels.get(id);
-  appendScrolled(entry.nodes.transcript, itemOf(event, chat.participant_id), event.from === chat.participant_id);
+  appendScrolled(entry.nodes.transcript, eventItem(event, chat.participant_id), event.from === chat.participant_id);
   chat.events.push(event);
   if (chat.events.length > KEPT_EVENTS) chat.events.splice(0, chat.events.length - KEPT_EVENTS);
   if (event.type === "message") {

@@ -5,18 +5,6 @@ import {
   KEPT_EVENTS, Sequencer, TypingLine, TypingSender, appendScrolled, closeReasonText, eventItem, pendingItem, scrollDown,
 } from "./transcript.js";
 
-const INACTIVITY_NOTICES = new Set(["inactivity-alert", "inactivity-close"]);
-
-/** A transcript line; inactivity-control's notices show the text the options set
- * (inactivity-message-alert / -close), which the shared wording does not know. */
-function itemOf(event, me) {
-  const item = eventItem(event, me);
-  if (event.type === "notice" && INACTIVITY_NOTICES.has(event.notice) && typeof event.text === "string") {
-    item.querySelector(".text").textContent = event.text;
-  }
-  return item;
-}
-
 const KEY = "chat.customer";
 const $ = (selector) => document.querySelector(selector);
 
@@ -77,7 +65,7 @@ function save() {
 
 function show(event) {
   if (event.nickname && event.from) nicknames.set(event.from, event.nickname);
-  appendScrolled(ui.transcript, itemOf(event, chat.participant_id), event.from === chat.participant_id);
+  appendScrolled(ui.transcript, eventItem(event, chat.participant_id), event.from === chat.participant_id);
   chat.events.push(event);
   if (chat.events.length > KEPT_EVENTS) chat.events.splice(0, chat.events.length - KEPT_EVENTS);
   if (event.type === "message") {
@@ -213,7 +201,7 @@ ui.newChat.addEventListener("click", () => {
 if (chat) {
   for (const event of chat.events) {
     if (event.nickname && event.from) nicknames.set(event.from, event.nickname);
-    ui.transcript.append(itemOf(event, chat.participant_id));
+    ui.transcript.append(eventItem(event, chat.participant_id));
   }
   openChat();
   drawOutbox();

@@ -62,6 +62,10 @@ function noticeText(event) {
       return "The transcript could not be saved";
     case "switchover":
       return "The chat moved to the other server";
+    case "inactivity-alert":
+    case "inactivity-close":
+      // The texts the options set (inactivity-message-alert / -close).
+      return typeof event.text === "string" ? event.text : "This chat has been quiet for a while";
     default:
       return `Notice: ${event.notice}`;
   }
