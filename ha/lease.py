@@ -157,22 +157,34 @@ class Lease:
         return int(new_epoch) or None
 
     async def connection_id(self) -> str:
-        """The id Redis gave the connection this client talks on (the keeper's one);
-        "" where CLIENT ID is refused (a proxy, an ACL): the backup then waits for
-        the lease to lapse, as it must without fast detection."""
+        """The connection this client talks on (the keeper's one), as
+        "<server run id>/<CLIENT ID>": a connection id means something only on the
+        Redis server that gave it, and a Redis failover (Sentinel) changes the
+        server. "" where CLIENT ID or INFO is refused (a proxy, an ACL): the backup
+        then waits for the lease to lapse, as it must without fast detection."""
         try:
-            return str(await self._redis.client_id())
+            return f"{await self._server_run_id()}/{await self._redis.client_id()}"
         except ResponseError:
             return ""
 
     async def connected(self, connection_id: str) -> bool:
-        """Whether a client with that id is still connected to Redis."""
+        """Whether the client of that connection is still connected to Redis. One
+        made on another Redis server (the master before a failover) cannot be seen
+        from here: taken as connected, so that the lease, not its absence from this
+        server's client list, decides (the holder renews with a fresh id)."""
+        run_id, _, client_id = connection_id.rpartition("/")
         try:
-            return bool(await self._redis.client_list(client_id=[connection_id]))
+            if run_id != await self._server_run_id():
+                return True
+            # No such id is an empty list.
+            return bool(await self._redis.client_list(client_id=[client_id]))
         except ResponseError:
-            # No such id is an empty list; an error means CLIENT LIST is refused
-            # (a proxy, an ACL): assume connected and let the lease lapse.
+            # CLIENT LIST or INFO refused (a proxy, an ACL): assume connected, let the lease lapse.
             return True
+
+    async def _server_run_id(self) -> str:
+        """The run id of the Redis server this client talks to (INFO server)."""
+        return str((await self._redis.info("server"))["run_id"])
 
     async def alive(self, name: str) -> bool:
         """Whether member ``name`` of the pair said it was alive within the last lease."""

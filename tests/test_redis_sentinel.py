@@ -108,3 +108,36 @@ def test_after_a_redis_failover_a_killed_chat_primary_is_still_replaced_with_not
     assert messages(carol, session_id) == messages(alice, session_id)
     assert topology(other)["epoch"] > epoch_after_redis
     assert serving(first, second) == [other.name]
+
+
+def test_with_a_lease_longer_than_the_redis_failover_the_members_keep_their_roles(
+        sentinel_redis: SentinelSetup, make_application, start_server, chat):  # noqa: F811
+    """ha-lease-ttl-ms above the time Sentinel takes to promote the replica: the
+    primary renews on the new master before its lease runs out and keeps serving
+    at the same epoch; the backup does not take over, though the primary's old
+    Redis connection id means nothing on the new master (ha.lease.connected)."""
+    env = sentinel_redis.env()
+    name = f"pair-{time.monotonic_ns() % 10**8}"
+    options = {**HA_OPTIONS, "ha_lease_ttl_ms": "8000"}
+    primary = start_server(make_application(f"{name}-a", pair=name, role="primary", **options), **env)
+    backup = start_server(make_application(f"{name}-b", pair=name, role="backup", **options),
+                          serving=False, **env)
+    wait_for(lambda: topology(backup)["self"]["role"] == "backup", 10, "the backup to be backup")
+    carol, alice, session_id = chat(primary, backup)
+    carol.say("before")
+    carol.drain_until_acked()
+    epoch_before = topology(primary)["epoch"]
+
+    old_master = sentinel_redis.master_port()
+    sentinel_redis.kill_redis(old_master)
+    wait_for(lambda: sentinel_redis.master_port() not in (None, old_master), RIDE_THROUGH_S,
+             "the sentinels to promote the replica")
+    carol.say("after the Redis failover")
+    deliver(carol)
+    alice.sees(session_id, "after the Redis failover")
+
+    assert serving(primary, backup) == [primary.name]
+    assert topology(primary)["epoch"] == epoch_before, "the pair moved its primary"
+    assert topology(backup)["self"]["role"] == "backup"
+    assert carol.connected_to == primary.ws
+    assert_each_once_in_order(carol, session_id, ["before", "after the Redis failover"])
