@@ -196,7 +196,8 @@ def test_a_full_queue_answers_busy_and_opens_no_session(make_application, start_
         clients.append(client)
         client.send(type="start", nickname=f"Customer {n}")
         waiting.append(client)
-    assert waiting[0].until(type="started") and waiting[1].until(type="started")
+        if n < 2:  # one after the other: which of three at once comes third is not said
+            assert client.until(type="started")
     error = waiting[2].until(type="error")
     assert error["code"] == "busy"
     assert redis_client.zcard(rediskeys.pair_queue(topology_pair(server))) == 2
