@@ -88,9 +88,14 @@ def make_application(transactional_db) -> Callable[..., Application]:
     def make(name: str | None = None, *, pair: str | None = None, role: str = "primary",
              **options: str) -> Application:
         name = name or f"app-{uuid.uuid4().hex[:6]}"
+        port = free_port()
+        # A port is free until someone listens on it: one given to an application
+        # that has not started yet may come back for the next one.
+        while Application.objects.filter(host="127.0.0.1", port=port).exists():
+            port = free_port()
         application = Application.objects.create(
             name=name, pair=pair or f"pair-{uuid.uuid4().hex[:6]}", configured_role=role,
-            host="127.0.0.1", port=free_port(),
+            host="127.0.0.1", port=port,
         )
         for option, value in options.items():
             Option.objects.create(application=application, name=option.replace("_", "-"), value=value)

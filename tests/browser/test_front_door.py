@@ -55,13 +55,22 @@ def start_front_door(request) -> Iterator[Callable[[str, int], FrontDoor]]:
         door.process.wait(10)
 
 
+def door_port(*applications) -> int:
+    """A free port for the door that no member has been given (they do not listen yet)."""
+    taken = {application.port for application in applications}
+    port = free_port()
+    while port in taken:
+        port = free_port()
+    return port
+
+
 def test_the_pages_of_the_front_door_outlive_a_kill_9_of_the_primary(make_application, start_server, pages,
                                                                        login_agent, start_front_door):
     """Carol and alice come in through the door; the primary dies; they chat on, reload, and the chat is whole."""
     pair = f"pair-{uuid.uuid4().hex[:6]}"
     primary_app = make_application(pair=pair, role="primary", session_restoration_mode="simple")
     backup_app = make_application(pair=pair, role="backup", session_restoration_mode="simple")
-    port = free_port()
+    port = door_port(primary_app, backup_app)
     door_origin = frontdoor.origin("127.0.0.1", port)
     primary = start_server(primary_app, CHAT_ALLOWED_ORIGINS=door_origin)
     start_server(backup_app, serving=False, CHAT_ALLOWED_ORIGINS=door_origin)
@@ -116,7 +125,7 @@ def test_the_pages_of_the_front_door_follow_a_switchover_through_it(make_applica
     pair = f"pair-{uuid.uuid4().hex[:6]}"
     primary_app = make_application(pair=pair, role="primary", session_restoration_mode="simple")
     backup_app = make_application(pair=pair, role="backup", session_restoration_mode="simple")
-    port = free_port()
+    port = door_port(primary_app, backup_app)
     door_origin = frontdoor.origin("127.0.0.1", port)
     start_server(primary_app, CHAT_ALLOWED_ORIGINS=door_origin)
     start_server(backup_app, serving=False, CHAT_ALLOWED_ORIGINS=door_origin)
