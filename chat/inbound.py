@@ -111,8 +111,8 @@ def customer_frame(frame: dict[str, Any]) -> Frame:
     """The typed frame a customer sent."""
     kind = _kind(frame, CUSTOMER_FRAMES)
     if kind is In.START:
-        return Start(_line(frame, "nickname", MAX_NICKNAME, nonblank=True),
-                     _line(frame, "subject", MAX_SUBJECT, default=""))
+        return Start(_line(frame, "nickname", MAX_NICKNAME, name_like=True),
+                     _line(frame, "subject", MAX_SUBJECT, default="", name_like=True))
     if kind is In.RESUME:
         return Resume(_line(frame, "session_id", MAX_SESSION_ID), _line(frame, "token", MAX_TOKEN),
                       _integer(frame, "last_seq", 0, MAX_SEQ, default=0))
@@ -164,14 +164,18 @@ def _present(frame: dict[str, Any], name: str, kind: str, default: Any) -> Any:
     return value
 
 
-def _line(frame: dict[str, Any], name: str, limit: int, *, default: Any = ..., nonblank: bool = False) -> Any:
-    """A one-line string field: valid Unicode, no control characters, at most ``limit`` characters."""
+def _line(frame: dict[str, Any], name: str, limit: int, *, default: Any = ..., name_like: bool = False) -> Any:
+    """A one-line string field: valid Unicode, no control characters, at most ``limit``
+    characters. Ids and tokens are kept as sent (a client matches its client_id
+    exactly); a name or subject is trimmed, and a required one must not be blank."""
     value = _present(frame, name, "string", default)
     if value is default:
         return value
     _check_string(name, value, limit, _CONTROL_IN_LINE)
+    if not name_like:
+        return value
     value = value.strip()
-    if nonblank and not value:
+    if not value and default is ...:
         raise ChatError(ErrorCode.BAD_FRAME, f"{name!r} must not be empty")
     return value
 

@@ -150,9 +150,6 @@ class Addresses:
         entry = self._by_address.get(address)
         return entry.sockets if entry is not None else 0
 
-    def __len__(self) -> int:
-        """Addresses with a socket open (an entry lives as long as one does)."""
-        return len(self._by_address)
 
 
 def too_many_sockets(settings: Mapping[str, Any]) -> ChatError:

@@ -167,6 +167,22 @@ def customer(server: ServerProcess, clients: list[Client]) -> Callable[..., Clie
 
 
 @pytest.fixture
+def chat(customer, agent):
+    """Carol chatting with alice, on the one ``server``: (carol, alice)."""
+    alice = agent("alice")
+    carol = customer("Carol")
+    alice.until(type="assigned")
+    return carol, alice
+
+
+def log_length(redis_client, session_id: str) -> int:
+    """How many events the live log holds of the session."""
+    from chatsite import rediskeys
+
+    return redis_client.llen(rediskeys.session_log(session_id))
+
+
+@pytest.fixture
 def agent(server: ServerProcess, clients: list[Client], agent_cookie) -> Callable[..., Client]:
     """Open an agent socket, logged in, and make it available."""
 

@@ -9,6 +9,9 @@ from .harness import Participant
 
 # A Redis failover takes seconds, and the pair may move its primary after it.
 RIDE_THROUGH_S = 30
+# After an `unavailable` answer the unacknowledged messages go again this much later,
+# as the pages do (static/chat/connection.js, UNAVAILABLE_RETRY_MS).
+UNAVAILABLE_RETRY_S = 0.5
 
 
 def deliver(participant: Participant, timeout: float = RIDE_THROUGH_S) -> None:
@@ -23,7 +26,7 @@ def deliver(participant: Participant, timeout: float = RIDE_THROUGH_S) -> None:
         try:
             frame = participant.recv(timeout=1)
             if frame.get("type") == "error" and frame.get("code") == "unavailable":
-                time.sleep(0.2)  # the store is down: a moment, then again
+                time.sleep(UNAVAILABLE_RETRY_S)  # the store is down: a moment, then again
                 for unacked in list(participant.unacked.values()):
                     participant.send(**unacked)
         except TimeoutError:

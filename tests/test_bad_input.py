@@ -5,21 +5,8 @@ import json
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from chatsite import rediskeys
-
+from .conftest import log_length
 from .harness import Client, new_client_id
-
-
-@pytest.fixture
-def chat(customer, agent):
-    alice = agent("alice")
-    carol = customer("Carol")
-    alice.until(type="assigned")
-    return carol, alice
-
-
-def log_length(redis_client, session_id):
-    return redis_client.llen(rediskeys.session_log(session_id))
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from websockets.sync.client import connect as ws_connect
 from chat.frames import CLOSE_POLICY_VIOLATION
 from chatsite import rediskeys
 
+from .conftest import log_length
 from .harness import Client, new_client_id, wait_for
 
 LIMITS = {
@@ -34,18 +35,6 @@ def server(make_application, start_server):
     return start_server(make_application(**LIMITS), CHAT_TRUSTED_ADDRESSES="")
 
 
-@pytest.fixture
-def chat(customer, agent):
-    alice = agent("alice")
-    carol = customer("Carol")
-    alice.until(type="assigned")
-    return carol, alice
-
-
-def log_length(redis_client, session_id: str) -> int:
-    return redis_client.llen(rediskeys.session_log(session_id))
-
-
 def closed_with(client: Client, timeout: float = 5) -> int:
     """Read until the server closes the socket; its close code."""
     try:
@@ -53,6 +42,14 @@ def closed_with(client: Client, timeout: float = 5) -> int:
             client.recv(timeout=timeout)
     except ConnectionClosed as closed:
         return closed.rcvd.code if closed.rcvd else 1006
+
+
+def test_a_client_id_comes_back_exactly_as_sent(chat):
+    """The sender's own copy is its acknowledgement, matched by client_id: nothing
+    may trim or change it."""
+    carol, _ = chat
+    carol.send(type="message", text="padded", client_id="  padded id ")
+    assert carol.until(type="message", text="padded")["client_id"] == "  padded id "
 
 
 def test_a_message_with_newlines_and_tabs_is_kept_as_typed(chat):

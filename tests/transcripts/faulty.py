@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -38,8 +39,7 @@ class FaultyStore(DatabaseStore):
             with transaction.atomic():
                 saved = super().write(batch)  # in a savepoint of the transaction that never commits
                 Path(block).write_text(json.dumps({"upto": saved}))
-                while True:
-                    time.sleep(1)
+                threading.Event().wait()  # hold the transaction open until the test kills the worker
         return super().write(batch)
 
 
