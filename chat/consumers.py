@@ -170,7 +170,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 self.limits.typing_notice(now, chats.instance.settings)
                 await chats.typing(self, frame.session_id, frame.state)
             case inbound.Leave():
-                await chats.leave(self, frame.session_id)
+                await chats.leave(self, frame.session_id, frame.note)
             case _:
                 raise AssertionError(f"no handler for {frame!r}")
 
@@ -260,5 +260,9 @@ class AgentConsumer(ChatConsumer):
                 await self.chats.agent_resume(self, frame.sessions)
             case inbound.Close():
                 await self.chats.close(self, frame.session_id)
+            case inbound.Transfer():
+                await self.chats.transfer(self, frame.session_id, frame.to, frame.note)
+            case inbound.ListAgents():
+                await self.chats.agents(self)
             case _:
                 await super().handle(frame)

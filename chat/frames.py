@@ -13,6 +13,9 @@ class In(StrEnum):
     LEAVE = "leave"
     READY = "ready"
     CLOSE = "close"
+    # An agent's (chat.transfers): hand a chat to another agent; list who could take it.
+    TRANSFER = "transfer"
+    AGENTS = "agents"
 
 
 class Out(StrEnum):
@@ -24,6 +27,7 @@ class Out(StrEnum):
     TYPING = "typing"
     ERROR = "error"
     NOT_PRIMARY = "not-primary"
+    AGENTS = "agents"  # to an agent: who a chat can be transferred to (chat.transfers)
 
 
 class Event(StrEnum):
@@ -36,6 +40,7 @@ class Event(StrEnum):
     RECONNECTED = "reconnected"
     NOTICE = "notice"
     CLOSED = "closed"
+    TRANSFERRED = "transferred"  # an agent handed the chat to another (``to``)
 
 
 class Notice(StrEnum):
@@ -46,6 +51,9 @@ class Notice(StrEnum):
     # inactivity-control (chat.session.Inactivity): a warning, then the close's text.
     INACTIVITY_ALERT = "inactivity-alert"
     INACTIVITY_CLOSE = "inactivity-close"
+    # What an agent who transfers a chat (or leaves it to the queue) writes for the
+    # next agent: visibility internal (agents only, once visibility lands).
+    TRANSFER_NOTE = "transfer-note"
 
 
 class CloseReason(StrEnum):
@@ -75,6 +83,8 @@ class ErrorCode(StrEnum):
     BUSY = "busy"  # the queue is full: no new chat now
     TOO_MANY_SOCKETS = "too-many-sockets"  # from one client address
     UNAVAILABLE = "unavailable"  # the store did not answer: nothing was done, send again
+    # A transfer's target is not an agent logged in, available and under capacity.
+    AGENT_UNAVAILABLE = "agent-unavailable"
 
 
 # Websocket close codes (4000-4999 are the application's).

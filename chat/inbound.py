@@ -32,6 +32,10 @@ MAX_CLIENT_ID = 64
 MAX_SESSION_ID = 64
 MAX_TOKEN = 128
 MAX_TYPE_ECHOED = 32
+# A transfer's ``to``: an agent's participant id ("agent-" and 16 hex digits), with room.
+MAX_AGENT_ID = 64
+# A transfer note for the next agent, in characters: a few lines, not a transcript.
+MAX_NOTE = 1000
 # The most sessions one agent resume may name (an agent holds a few chats).
 MAX_RESUMED_SESSIONS = 100
 # seq counts a session's events from 1; JSON clients (JavaScript) count exactly to 2**53.
@@ -77,6 +81,7 @@ class Typing:
 @dataclass(frozen=True, slots=True)
 class Leave:
     session_id: str | None
+    note: str | None = None  # an agent's, for the next agent ("back to the queue")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +94,19 @@ class Ready:
     available: bool
 
 
-Frame = Start | Resume | AgentResume | Message | Typing | Leave | Close | Ready
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    session_id: str
+    to: str  # the agent's participant id, as ``agents`` lists it
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ListAgents:
+    """Who the agent could transfer a chat to (chat.transfers)."""
+
+
+Frame = Start | Resume | AgentResume | Message | Typing | Leave | Close | Ready | Transfer | ListAgents
 
 
 def decode(text_data: str | None) -> dict[str, Any]:
@@ -128,11 +145,18 @@ def agent_frame(frame: dict[str, Any]) -> Frame:
         return AgentResume(_sessions(frame))
     if kind is In.CLOSE:
         return Close(_line(frame, "session_id", MAX_SESSION_ID))
+    if kind is In.TRANSFER:
+        return Transfer(_line(frame, "session_id", MAX_SESSION_ID), _line(frame, "to", MAX_AGENT_ID),
+                        _note(frame))
+    if kind is In.AGENTS:
+        return ListAgents()
+    if kind is In.LEAVE:
+        return Leave(_line(frame, "session_id", MAX_SESSION_ID), _note(frame))
     return _both(kind, frame, session_required=True)
 
 
 CUSTOMER_FRAMES = (In.START, In.RESUME, In.MESSAGE, In.TYPING, In.LEAVE)
-AGENT_FRAMES = (In.READY, In.RESUME, In.MESSAGE, In.TYPING, In.LEAVE, In.CLOSE)
+AGENT_FRAMES = (In.READY, In.RESUME, In.MESSAGE, In.TYPING, In.LEAVE, In.CLOSE, In.TRANSFER, In.AGENTS)
 
 
 def _both(kind: In, frame: dict[str, Any], *, session_required: bool) -> Frame:
@@ -186,6 +210,16 @@ def _text(frame: dict[str, Any], name: str) -> str:
     value = _present(frame, name, "string", ...)
     _check_string(name, value, MAX_FRAME_BYTES, _CONTROL_IN_TEXT)
     return value
+
+
+def _note(frame: dict[str, Any]) -> str | None:
+    """An agent's note for the next agent: optional, text (newlines and tabs allowed)
+    of at most MAX_NOTE characters; a blank one is none."""
+    value = _present(frame, "note", "string", None)
+    if value is None:
+        return None
+    _check_string("note", value, MAX_NOTE, _CONTROL_IN_TEXT)
+    return value.strip() or None
 
 
 def _check_string(name: str, value: Any, limit: int, control: re.Pattern[str]) -> None:

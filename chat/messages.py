@@ -130,13 +130,51 @@ class Messages:
         session, who = self._taking_part(socket, session_id)
         await self.registry.publish(session.id, session.typing(who, state), exclude=socket)
 
-    async def leave(self, socket: Socket, session_id: str | None) -> None:
+    async def leave(self, socket: Socket, session_id: str | None, note: str | None = None) -> None:
         session, who = self._taking_part(socket, session_id)
         async with self.lock(session.id):
-            for event in session.leave(who):
+            for event in session.leave(who, note):
                 await self.store(session, event)
             if who.role is Role.AGENT:
                 self.registry.detach_agent(session.id, who)
+
+    def taking_part(self, socket: Socket, session_id: str | None) -> tuple[ChatSession, Participant]:
+        """See _taking_part()."""
+        return self._taking_part(socket, session_id)
+
+    async def transfer(self, session: ChatSession, who: Participant, to: Participant, note: str | None) -> None:
+        """Hand ``who``'s chat to agent ``to`` (chat.transfers checked that it may take
+        it): stored first, so everyone (the old agent included, as its acknowledgement)
+        gets ``transferred``; then the old agent's sockets stop following the chat and
+        the new agent's get ``assigned`` and the whole history, as after routing."""
+        async with self.lock(session.id):
+            for event in session.transfer(who, to, note):
+                await self.store(session, event)
+            self.registry.detach_agent(session.id, who)
+            await self.hand_to(session, to)
+        logger.info("session %s transferred from agent %s to agent %s", session.id, who.nickname, to.nickname)
+
+    async def hand_to(self, session: ChatSession, agent: Participant) -> None:
+        """The agent's sockets follow the session and get ``assigned``, then every
+        event so far. The caller holds the session's lock and has stored the event
+        that gave the agent the chat (``joined``, ``transferred``)."""
+        page = await self.log.events_after(session.id, 0)
+        sockets = self.registry.attach_agent(session.id, agent)
+        for socket in sockets:
+            await self.replay(socket, session.id, [{
+                "type": str(Out.ASSIGNED),
+                "session_id": session.id,
+                "customer": session.customer.as_dict(),
+                "subject": session.subject,
+                "participant_id": agent.id,
+            }], page)
+        if not sockets:
+            # Every socket of the agent went away while the chat was given to it:
+            # nobody will disconnect it, so it is marked now, and comes back or is
+            # taken as having left after participant-return-timeout.
+            event = session.disconnected(agent)
+            if event is not None:
+                await self.store(session, event)
 
     async def close(self, socket: Socket, session_id: str | None) -> None:
         session, who = self._taking_part(socket, session_id)

@@ -16,7 +16,6 @@ import time
 from ha.runtime import Instance
 
 from . import assignment
-from .frames import Out
 from .livelog import Queue
 from .messages import Messages
 from .periodic import while_serving
@@ -38,6 +37,12 @@ class ChatQueue:
         self.places = PositionNotices()
         self.agents = assignment.AgentPicker()
         self._routing = asyncio.Lock()
+
+    @property
+    def routing(self) -> asyncio.Lock:
+        """Held while chats are given to agents: a transfer holds it too, so no chat is
+        routed to its target between the target's check and the transfer's store."""
+        return self._routing
 
     def agent_changed(self, agent_id: str) -> None:
         """An agent came, went, or said whether it is available."""
@@ -130,21 +135,5 @@ class ChatQueue:
             if not waits(session):
                 return  # it left the queue (the customer left) while we waited for the lock
             await self.messages.store(session, session.joined(agent, time.time()), queue=Queue.REMOVE)
-            page = await self.messages.log.events_after(session.id, 0)
-            sockets = self.registry.attach_agent(session.id, agent)
-            for socket in sockets:
-                await self.messages.replay(socket, session.id, [{
-                    "type": str(Out.ASSIGNED),
-                    "session_id": session.id,
-                    "customer": session.customer.as_dict(),
-                    "subject": session.subject,
-                    "participant_id": agent.id,
-                }], page)
-            if not sockets:
-                # Every socket of the agent went away while the chat was given to it:
-                # nobody will disconnect it, so it is marked now, and comes back or is
-                # taken as having left after participant-return-timeout.
-                event = session.disconnected(agent)
-                if event is not None:
-                    await self.messages.store(session, event)
+            await self.messages.hand_to(session, agent)
         logger.info("session %s assigned to agent %s", session.id, agent.nickname)

@@ -100,6 +100,10 @@ class Registry:
                         if attachment.participant is not None and attachment.participant.role == "customer")
         return {"agent": agents, "customer": customers, "none": len(self._sockets) - agents - customers}
 
+    def agents(self) -> list[AgentPresence]:
+        """The agents present (chat.transfers lists who can take a chat)."""
+        return list(self._agents.values())
+
     def available_count(self) -> int:
         return sum(1 for presence in self._agents.values() if presence.available)
 

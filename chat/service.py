@@ -29,6 +29,7 @@ from django.conf import settings
 from chatsite import rediskeys
 from ha.runtime import Instance
 
+from . import transfers
 from .broadcasts import Broadcasts
 from .frames import CloseReason, ErrorCode, Notice
 from .limits import Addresses
@@ -129,9 +130,26 @@ class ChatService:
     async def typing(self, socket: Socket, session_id: str | None, state: bool) -> None:
         await self.messages.typing(socket, session_id, state)
 
-    async def leave(self, socket: Socket, session_id: str | None) -> None:
-        await self.messages.leave(socket, session_id)
+    async def leave(self, socket: Socket, session_id: str | None, note: str | None = None) -> None:
+        """A customer ends the chat; an agent hands it back to the queue, with ``note``
+        for the next agent if it wrote one."""
+        await self.messages.leave(socket, session_id, note)
         await self.queue.route()
+
+    async def transfer(self, socket: Socket, session_id: str, to: str, note: str | None) -> None:
+        """An agent hands its chat to agent ``to``, if chat.transfers' rules let it."""
+        session, who = self.messages.taking_part(socket, session_id)
+        async with self.queue.routing:
+            target = transfers.check_target(who, to, self.registry.agent(to), self.messages.loads[to],
+                                            self.instance.settings["agent-capacity"])
+            await self.messages.transfer(session, who, target, note)
+        await self.queue.route()  # the old agent has room for a waiting chat now
+
+    async def agents(self, socket: Socket) -> None:
+        """Tell an agent who it could transfer a chat to now."""
+        frame = transfers.targets(self.registry.participant(socket), self.registry.agents(),
+                                  self.messages.loads.__getitem__, self.instance.settings["agent-capacity"])
+        await self.registry.deliver(socket, [frame])
 
     async def close(self, socket: Socket, session_id: str | None) -> None:
         await self.messages.close(socket, session_id)

@@ -299,14 +299,39 @@ class ChatSession:
         self._check_open()
         return {"type": "typing", "session_id": self.id, "from": who.id, "state": state}
 
-    def leave(self, who: Participant) -> list[dict[str, Any]]:
-        """A customer who leaves ends the chat; an agent who leaves hands it back to the queue."""
+    def leave(self, who: Participant, note: str | None = None) -> list[dict[str, Any]]:
+        """A customer who leaves ends the chat; an agent who leaves hands it back to the
+        queue, with ``note`` for the next agent if it wrote one ("back to the queue")."""
         self._check_member(who)
         self._check_open()
         events = [self.event(Event.LEFT, **self._by(who))]
         if who.role is Role.CUSTOMER:
             events.append(self.closing(CloseReason.CUSTOMER_LEFT))
+        elif note:
+            events.insert(0, self.transfer_note(who, note))
         return events
+
+    def transfer(self, who: Participant, to: Participant, note: str | None = None) -> list[dict[str, Any]]:
+        """The chat's agent hands it to agent ``to``: one ``transferred`` event (after
+        the note, if any), so the log never holds a chat between two agents. Whether
+        ``to`` may take it (logged in, available, room) is chat.transfers' to check."""
+        self._check_member(who)
+        self._check_open()
+        if who.role is not Role.AGENT or self.agent is None or self.agent.id != who.id:
+            raise ChatError(ErrorCode.NOT_YOURS, f"session {self.id} is not your chat to transfer")
+        if to.role is not Role.AGENT:
+            raise ChatError(ErrorCode.AGENT_UNAVAILABLE, "a chat is transferred to an agent")
+        if to.id == who.id:
+            raise ChatError(ErrorCode.AGENT_UNAVAILABLE, "the chat is yours already: pick another agent")
+        events = [self.transfer_note(who, note)] if note else []
+        events.append(self.event(Event.TRANSFERRED, **self._by(who), to=to.as_dict()))
+        return events
+
+    def transfer_note(self, who: Participant, text: str) -> dict[str, Any]:
+        """What an agent writes for the next one: internal (never the customer's to
+        see once events carry visibility: docs/protocol.md)."""
+        return self.event(Event.NOTICE, notice=str(Notice.TRANSFER_NOTE), **self._by(who), text=text,
+                          visibility="internal")
 
     def close(self, who: Participant) -> dict[str, Any]:
         self._check_member(who)
@@ -346,7 +371,7 @@ class ChatSession:
         kind = event["type"]
         if kind == Event.MESSAGE or not self.last_message_at:
             self.last_message_at = datetime.fromisoformat(event["at"]).timestamp()
-        if kind in (Event.JOINED, Event.LEFT, Event.MESSAGE):
+        if kind in (Event.JOINED, Event.LEFT, Event.MESSAGE, Event.TRANSFERRED):
             self.active_at = datetime.fromisoformat(event["at"]).timestamp()
         elif kind == Event.NOTICE:
             if event["notice"] == Notice.INACTIVITY_ALERT:
@@ -374,6 +399,18 @@ class ChatSession:
             if event["role"] == Role.AGENT and self.status is Status.ACTIVE:
                 self.agent = None
                 self.status = Status.QUEUED
+        elif kind == Event.TRANSFERRED:
+            # The new agent takes the old one's place; it is connected (chat.transfers
+            # gives chats only to agents with a socket here; one that went meanwhile is
+            # marked disconnected right after).
+            to = Participant.from_dict(event["to"])
+            for pid in (who, to.id):
+                self.away_since.pop(pid, None)
+                self.following.pop(pid, None)
+            self.connected.discard(who)
+            self.connected.add(to.id)
+            self.agent = to
+            self.status = Status.ACTIVE
         elif kind == Event.CLOSED:
             self.status = Status.CLOSED
         elif kind == Event.NOTICE and event["notice"] == Notice.QUEUED:

@@ -94,6 +94,8 @@ def _line(event: dict[str, Any], nicknames: dict[str, str]) -> str:
         line = f"* notice {event['notice']}" + (f" ({details})" if details else "")
     elif kind == Event.CLOSED:
         line = f"* closed ({event['reason']})"
+    elif kind == Event.TRANSFERRED:
+        line = f"* {who} transferred the chat to {event.get('to', {}).get('nickname', '?')}"
     else:
         line = f"* {who} {kind}"
     return one_line(line)

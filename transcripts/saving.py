@@ -80,7 +80,9 @@ def batch(session_id: str, facts: dict[str, str], events: list[dict[str, Any]], 
           notices: str) -> Batch:
     """The save of ``events`` (the live log after seq ``after``), kept as ``notices`` says."""
     participants = {}
-    for who in [json.loads(facts["customer"]), *events]:
+    # A transfer's new agent is a participant from the ``transferred`` event's ``to`` on.
+    transferred_to = [e["to"] for e in events if e["type"] == Event.TRANSFERRED]
+    for who in [json.loads(facts["customer"]), *events, *transferred_to]:
         who_id = who.get("id") or who.get("from")
         if who_id and "role" in who and who_id not in participants:
             participants[who_id] = {"id": who_id, "role": who["role"], "nickname": who["nickname"]}
