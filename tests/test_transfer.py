@@ -1,0 +1,232 @@
+"""Transfers against real chat servers: an agent hands a chat to another agent
+(who gets its whole history, while the customer sees the change) or back to the
+queue with a note; a transfer to an agent who cannot take the chat changes
+nothing; a transfer survives a kill -9 of the primary."""
+from __future__ import annotations
+
+import json
+import signal
+
+import pytest
+
+from .conftest import log_length
+from .harness import Client, Participant, new_client_id
+from .test_failover import pair  # noqa: F401 (the primary and backup fixture)
+
+
+def transfer_target(alice: Client, nickname: str) -> str:
+    """The participant id of ``nickname`` as alice's desk lists it (``agents``)."""
+    alice.send(type="agents")
+    listed = alice.until(type="agents")
+    return next(agent["id"] for agent in listed["agents"] if agent["nickname"] == nickname)
+
+
+def assigned_id(agent: Client) -> str:
+    """The agent's own participant id, from the ``assigned`` it got already."""
+    return next(f for f in agent.frames if f.get("type") == "assigned")["participant_id"]
+
+
+def assert_gapless(events: list[dict]) -> None:
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1)), "a gap in seq"
+
+
+def test_a_transfer_hands_the_chat_and_its_history_to_the_other_agent(chat, agent, redis_client):
+    carol, alice = chat
+    session_id = carol.started["session_id"]
+    alice_id = assigned_id(alice)
+    bob = agent("bob")
+    carol.send(type="message", text="my parcel is late", client_id=new_client_id())
+    alice.until(type="message", text="my parcel is late")
+
+    alice.send(type="transfer", session_id=session_id, to=transfer_target(alice, "Bob"), note="parcel 42, late")
+
+    transferred = carol.until(type="transferred")
+    assert (transferred["from"], transferred["nickname"]) == (alice_id, "Alice")
+    assert transferred["to"]["nickname"] == "Bob"
+    assert alice.until(type="transferred")["seq"] == transferred["seq"]  # the old agent's acknowledgement
+    assigned = bob.until(type="assigned", session_id=session_id)
+    assert assigned["participant_id"] == transferred["to"]["id"]
+    assert assigned["customer"]["nickname"] == "Carol"
+    bob.until(type="transferred")
+    history = bob.events(session_id)
+    assert_gapless(history)
+    assert [e["seq"] for e in history] == [e["seq"] for e in carol.events(session_id)]
+    assert any(e.get("text") == "my parcel is late" for e in history)
+    assert any(e.get("notice") == "transfer-note" and e["text"] == "parcel 42, late" for e in history)
+    assert log_length(redis_client, session_id) == transferred["seq"]
+
+    bob.send(type="message", session_id=session_id, text="Bob here, I will look", client_id=new_client_id())
+    said = carol.until(type="message", text="Bob here, I will look")
+    assert said["seq"] == transferred["seq"] + 1
+    assert said["nickname"] == "Bob"
+    carol.send(type="message", text="thanks Bob", client_id=new_client_id())
+    bob.until(type="message", text="thanks Bob")
+    assert [f for f in alice.quiet() if f.get("session_id") == session_id] == []
+    alice.send(type="message", session_id=session_id, text="still mine?", client_id=new_client_id())
+    assert alice.until(type="error")["code"] == "not-yours"
+
+
+def refused_and_nothing_changed(alice: Client, carol: Client, redis_client, frame: dict, why: str) -> None:
+    session_id = carol.started["session_id"]
+    before = log_length(redis_client, session_id)
+    alice.send(**frame)
+    error = alice.until(type="error")
+    assert error["code"] == "agent-unavailable", error
+    assert why in error["message"]
+    assert log_length(redis_client, session_id) == before
+    assert [f for f in carol.quiet() if f.get("type") == "transferred"] == []
+
+
+def test_a_transfer_to_an_agent_who_cannot_take_the_chat_is_refused_and_changes_nothing(chat, agent, redis_client):
+    carol, alice = chat
+    session_id = carol.started["session_id"]
+    alice_id = assigned_id(alice)
+    bob = agent("bob", ready=False)
+    bob.send(type="ready", available=True)
+    bob_id = transfer_target(alice, "Bob")
+    bob.send(type="ready", available=False)
+    alice.send(type="agents")
+    assert alice.until(type="agents")["agents"] == []  # bob went unavailable, alice is never listed
+
+    for to, why in ((bob_id, "Bob is not available"), ("agent-0000000000000000", "not logged in"),
+                    (alice_id, "yours already")):
+        refused_and_nothing_changed(alice, carol, redis_client,
+                                    {"type": "transfer", "session_id": session_id, "to": to}, why)
+    bob.close()
+    refused_and_nothing_changed(alice, carol, redis_client,
+                                {"type": "transfer", "session_id": session_id, "to": bob_id}, "not logged in")
+
+    # Alice still has the chat.
+    alice.send(type="message", session_id=session_id, text="still with you", client_id=new_client_id())
+    assert carol.until(type="message", text="still with you")["seq"] == log_length(redis_client, session_id)
+
+
+def test_a_transfer_to_an_agent_at_capacity_is_refused(make_application, start_server, clients, agent_cookie,
+                                                       redis_client):
+    server = start_server(make_application(agent_capacity="1"))
+
+    def open_agent(username: str) -> Client:
+        client = Client.open(f"{server.ws}/ws/agent/", cookie=agent_cookie(username))
+        clients.append(client)
+        client.send(type="ready")
+        return client
+
+    def open_customer(nickname: str) -> Client:
+        client = Client.open(f"{server.ws}/ws/chat/")
+        clients.append(client)
+        client.send(type="start", nickname=nickname)
+        client.started = client.until(type="started")
+        return client
+
+    alice = open_agent("alice")
+    carol = open_customer("Carol")
+    alice.until(type="assigned")
+    bob = open_agent("bob")
+    bob_id = transfer_target(alice, "Bob")
+    open_customer("Dave")
+    bob.until(type="assigned")  # bob's one chat: he is full
+    alice.send(type="agents")
+    assert alice.until(type="agents")["agents"] == []
+    refused_and_nothing_changed(alice, carol, redis_client,
+                                {"type": "transfer", "session_id": carol.started["session_id"], "to": bob_id},
+                                "agent-capacity (1)")
+
+
+def test_a_transfer_of_a_chat_that_is_not_yours_is_refused(chat, agent, customer, redis_client):
+    carol, _ = chat
+    bob = agent("bob")
+    dave = customer("Dave")
+    bob.until(type="assigned", session_id=dave.started["session_id"])
+    alice_id = transfer_target(bob, "Alice")
+    before = log_length(redis_client, carol.started["session_id"])
+    bob.send(type="transfer", session_id=carol.started["session_id"], to=alice_id)
+    assert bob.until(type="error")["code"] == "not-yours"
+    assert log_length(redis_client, carol.started["session_id"]) == before
+
+
+@pytest.mark.parametrize(("frame", "code"), [
+    ({"type": "transfer", "to": "agent-0"}, "missing-field"),
+    ({"type": "transfer", "session_id": "SID", "to": 42}, "bad-frame"),
+    ({"type": "transfer", "session_id": "SID", "to": "a" * 100_000}, "too-long"),
+    ({"type": "transfer", "session_id": "SID", "to": "agent-\u2028x"}, "bad-text"),
+    ({"type": "transfer", "session_id": "SID", "to": "agent-0", "note": "\u0000"}, "bad-text"),
+    ({"type": "leave", "session_id": "SID", "note": ["a", "list"]}, "bad-frame"),
+])
+def test_a_bad_transfer_frame_is_answered_with_an_error_and_changes_nothing(chat, redis_client, frame, code):
+    carol, alice = chat
+    session_id = carol.started["session_id"]
+    before = log_length(redis_client, session_id)
+    alice.send_raw(json.dumps(frame).replace("SID", session_id))
+    assert alice.until(type="error")["code"] == code
+    assert log_length(redis_client, session_id) == before
+    carol.send(type="message", text="still here", client_id=new_client_id())
+    assert alice.until(type="message", text="still here")["seq"] == before + 1
+
+
+def test_back_to_the_queue_with_a_note_the_next_agent_reads_it(chat, agent):
+    carol, alice = chat
+    session_id = carol.started["session_id"]
+    # Available, alice would be the first agent with room for the chat she hands back.
+    alice.send(type="ready", available=False)
+    alice.send(type="leave", session_id=session_id, note="wants the manager")
+    note = carol.until(type="notice", notice="transfer-note")
+    assert note["visibility"] == "internal"
+    assert carol.until(type="left")["seq"] == note["seq"] + 1
+    carol.until(type="notice", notice="queued")
+    bob = agent("bob")
+    bob.until(type="assigned", session_id=session_id)
+    joined = bob.until(type="joined", nickname="Bob")
+    history = bob.events(session_id)
+    assert_gapless(history)
+    assert [e["text"] for e in history if e.get("notice") == "transfer-note"] == ["wants the manager"]
+    assert carol.until(type="joined", nickname="Bob")["seq"] == joined["seq"]
+
+
+def test_a_transfer_survives_a_kill_9_of_the_primary(pair, agent_cookie):  # noqa: F811
+    primary, backup = pair()
+    servers = [primary.ws, backup.ws]
+    alice = Participant(servers, "/ws/agent/", cookie=agent_cookie("alice"))
+    bob = Participant(servers, "/ws/agent/", cookie=agent_cookie("bob"))
+    carol = Participant(servers, "/ws/chat/")
+    try:
+        alice.connect()
+        alice.send(type="ready")
+        carol.connect()
+        carol.send(type="start", nickname="Carol")
+        started = carol.until(type="started")
+        session_id = started["session_id"]
+        carol.resume_frame = {"type": "resume", "session_id": session_id, "token": started["token"]}
+        alice.until(type="assigned")
+        carol.say("before the transfer")
+        carol.drain_until_acked()
+        bob.connect()
+        bob.send(type="ready")
+        alice.send(type="agents")
+        bob_id = next(a["id"] for a in alice.until(type="agents")["agents"] if a["nickname"] == "Bob")
+        alice.send(type="transfer", session_id=session_id, to=bob_id)
+        bob.until(type="assigned", session_id=session_id)
+        bob.until(type="transferred")
+        carol.until(type="transferred")
+        alice.until(type="transferred")
+        bob.resume_frame = {"type": "resume"}
+
+        primary.kill(signal.SIGKILL)
+
+        carol.connect()
+        bob.connect()  # resumes the session it was given: the restored session has bob as its agent
+        bob.say("Bob, after the failover", session_id)
+        carol.sees(session_id, "Bob, after the failover")
+        carol.say("Carol, after the failover")
+        bob.sees(session_id, "Carol, after the failover")
+        for side in (carol, bob):
+            events = side.events(session_id)
+            assert_gapless(events)
+            assert [e["to"]["nickname"] for e in events if e["type"] == "transferred"] == ["Bob"]
+        # Alice's desk asks for the chat back after the failover: it is not hers any more.
+        alice.connect()
+        alice.send(type="resume", sessions={session_id: alice.last_seq(session_id)})
+        refused = alice.until(type="error")
+        assert (refused["code"], refused["session_id"]) == ("not-yours", session_id)
+    finally:
+        for participant in (alice, bob, carol):
+            participant.close()
