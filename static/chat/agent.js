@@ -86,6 +86,9 @@ function receive(frame) {
       if (entry && frame.from !== chat.participant_id) entry.typing.set(chat.customer.nickname, frame.state);
       break;
     }
+    case "agents":
+      listAgents(frame.agents ?? []);
+      break;
     case "error":
       error(frame);
       break;
@@ -136,6 +139,8 @@ function addPanel(id) {
     close: panel.querySelector(".close-chat"),
     leave: panel.querySelector(".leave-chat"),
     dismiss: panel.querySelector(".dismiss"),
+    transfer: panel.querySelector(".transfer-chat"),
+    transferForm: panel.querySelector("form.transfer"),
   };
   panel.querySelector(".customer").textContent = chat.customer?.nickname ?? "Customer";
   panel.querySelector(".subject").textContent = chat.subject || "No subject";
@@ -163,6 +168,24 @@ function addPanel(id) {
   });
   nodes.close.addEventListener("click", () => command({ type: "close", session_id: id }));
   nodes.leave.addEventListener("click", () => command({ type: "leave", session_id: id }));
+  nodes.transfer.addEventListener("click", () => {
+    nodes.transferForm.hidden = !nodes.transferForm.hidden;
+    if (!nodes.transferForm.hidden) command({ type: "agents" });
+  });
+  nodes.transferForm.querySelector(".cancel-transfer").addEventListener("click", () => {
+    nodes.transferForm.hidden = true;
+  });
+  nodes.transferForm.addEventListener("submit", (submit) => {
+    submit.preventDefault();
+    if (chat.ended) return;
+    const form = nodes.transferForm;
+    const to = form.elements.to.value;
+    const note = form.elements.note.value.trim() || undefined;
+    // "Back to the queue" is the agent's leave, with the note for whoever takes the chat next.
+    command(to ? { type: "transfer", session_id: id, to, note } : { type: "leave", session_id: id, note });
+    form.hidden = true;
+    form.elements.note.value = "";
+  });
   nodes.dismiss.addEventListener("click", () => {
     delete state.chats[id];
     save();
@@ -197,8 +220,27 @@ function show(id, event) {
     finish(id, `Chat closed: ${closeReasonText(event.reason)}.`);
   } else if (event.type === "left" && event.from === chat.participant_id) {
     finish(id, "You left this chat; it went back to the queue.");
+  } else if (event.type === "transferred" && event.from === chat.participant_id) {
+    finish(id, `You transferred this chat to ${event.to?.nickname ?? "another agent"}.`);
   }
   save();
+}
+
+/** Fill every open transfer form's list with the agents who can take a chat now. */
+function listAgents(agents) {
+  for (const { nodes } of panels.values()) {
+    if (nodes.transferForm.hidden) continue;
+    const select = nodes.transferForm.elements.to;
+    const chosen = select.value;
+    const options = agents.map((agent) => {
+      const option = document.createElement("option");
+      option.value = agent.id;
+      option.textContent = `${agent.nickname} (${agent.chats} chat${agent.chats === 1 ? "" : "s"})`;
+      return option;
+    });
+    select.replaceChildren(select.options[0], ...options);
+    select.value = agents.some((agent) => agent.id === chosen) ? chosen : "";
+  }
 }
 
 function drawOutbox(id) {
@@ -222,6 +264,8 @@ function setEnded(id, text) {
   nodes.form.hidden = ended;
   nodes.close.hidden = ended;
   nodes.leave.hidden = ended;
+  nodes.transfer.hidden = ended;
+  if (ended) nodes.transferForm.hidden = true;
   nodes.dismiss.hidden = !ended;
   nodes.ended.hidden = !ended;
   nodes.ended.textContent = text ?? "";

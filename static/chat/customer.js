@@ -64,6 +64,8 @@ function save() {
 }
 
 function show(event) {
+  // An agents' note (a transfer's): not for the customer, should one reach the page.
+  if (event.visibility === "internal") return;
   if (event.nickname && event.from) nicknames.set(event.from, event.nickname);
   appendScrolled(ui.transcript, eventItem(event, chat.participant_id), event.from === chat.participant_id);
   chat.events.push(event);

@@ -62,6 +62,9 @@ function noticeText(event) {
       return "The transcript could not be saved";
     case "switchover":
       return "The chat moved to the other server";
+    case "transfer-note":
+      // For the next agent: internal, never shown to the customer (customer.js).
+      return `Note from ${event.nickname ?? "the agent"}: ${event.text}`;
     case "inactivity-alert":
     case "inactivity-close":
       // The texts the options set (inactivity-message-alert / -close).
@@ -86,6 +89,8 @@ export function eventText(event, me) {
       return noticeText(event);
     case "closed":
       return `Chat closed: ${closeReasonText(event.reason)}`;
+    case "transferred":
+      return `${who} transferred the chat to ${event.to?.id === me ? "you" : (event.to?.nickname ?? "another agent")}`;
     default:
       return event.type;
   }
