@@ -44,9 +44,9 @@ odd_values = st.one_of(
     st.sampled_from(["x" * 5000, "\u0000", "\udfff", "\u202e", "a\nb", "0" * 200]),
 )
 garbage = st.one_of(any_text, st.binary(max_size=40).map(lambda b: b.decode("latin-1")))
-TYPES = ["start", "resume", "message", "typing", "leave", "ready", "close"]
+TYPES = ["start", "resume", "message", "typing", "leave", "ready", "close", "transfer", "agents"]
 FIELDS = ["nickname", "subject", "session_id", "token", "last_seq", "text", "client_id", "state",
-          "available", "sessions"]
+          "available", "sessions", "to", "note"]
 
 
 def mutated(rnd: random.Random, valid: list[dict[str, Any]], values: list[Any], texts: list[str]) -> str:
@@ -171,6 +171,9 @@ def test_a_hundred_thousand_hostile_frames_leave_the_server_serving_and_clean(
         {"type": "message", "session_id": session_id, "text": "hi", "client_id": new_client_id()},
         {"type": "typing", "session_id": session_id, "state": False},
         {"type": "leave", "session_id": session_id}, {"type": "close", "session_id": session_id},
+        {"type": "leave", "session_id": session_id, "note": "for the next one"},
+        {"type": "transfer", "session_id": session_id, "to": "agent-0000000000000000", "note": "n"},
+        {"type": "agents"},
     ]
     pid = server.process.pid
     keys_before, rss_before = prefixed_keys(redis_client), rss_kib(pid)
