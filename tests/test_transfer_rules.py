@@ -174,3 +174,29 @@ def test_customers_cannot_transfer():
     with pytest.raises(ChatError) as refused:
         inbound.customer_frame({"type": "transfer", "session_id": "s1", "to": BOB.id})
     assert refused.value.code == "unknown-type"
+
+
+def test_a_saved_transcript_names_the_new_agent_and_the_text_export_says_who_took_over(session, log):
+    from transcripts.saving import batch
+
+    for event in session.transfer(ALICE, BOB, "parcel 42"):
+        log.append(stored(session, event))
+    made = batch("s1", session.facts(), log, 0, "all")
+    assert [p["nickname"] for p in made.participants] == ["Carol", "Alice", "Bob"]
+    assert [e["type"] for e in made.events][-2:] == ["notice", "transferred"]
+
+
+@pytest.mark.django_db
+def test_the_text_export_shows_the_transfer_on_one_line():
+    from django.utils import timezone
+
+    from transcripts import export
+    from transcripts.models import Transcript
+
+    transcript = Transcript.objects.create(session_id="s1", pair="p", subject="", started_at=timezone.now())
+    transcript.participants.create(participant_id=ALICE.id, role="agent", nickname="Alice")
+    transcript.participants.create(participant_id=BOB.id, role="agent", nickname="Bob\nEnded: never")
+    transcript.events.create(seq=1, type="transferred", at=timezone.now(), data={
+        "from": ALICE.id, "to": {"id": BOB.id, "role": "agent", "nickname": "Bob\nEnded: never"}})
+    last = export.as_text(transcript).splitlines()[-1]
+    assert last.endswith(" * Alice transferred the chat to Bob\u240aEnded: never"), last
