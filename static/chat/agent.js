@@ -222,6 +222,11 @@ function show(id, event) {
     finish(id, "You left this chat; it went back to the queue.");
   } else if (event.type === "transferred" && event.from === chat.participant_id) {
     finish(id, `You transferred this chat to ${event.to?.nickname ?? "another agent"}.`);
+  } else if (chat.ended && ((event.type === "joined" && event.from === chat.participant_id)
+    || (event.type === "transferred" && event.to?.id === chat.participant_id))) {
+    // The chat came back to this agent later on (replayed from seq 1 after a Dismiss).
+    chat.ended = false;
+    setEnded(id, null);
   }
   save();
 }

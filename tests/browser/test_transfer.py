@@ -56,6 +56,22 @@ def test_alice_transfers_carols_chat_to_bob_from_her_desk(server, pages, login_a
     pages.screenshot(bob, "bob-after-transfer")
     pages.screenshot(carol, "carol-after-transfer")
 
+    # Alice dismisses the chat; Bob hands it back: her desk has it again, whole and open.
+    alices.locator(".dismiss").click()
+    expect(alice.locator("#chats section.panel")).to_have_count(0)
+    bobs.locator(".transfer-chat").click()
+    bobs.locator("form.transfer select[name=to]").select_option(label="Alice (0 chats)")
+    bobs.locator("form.transfer button[type=submit]").click()
+    alices = panel(alice)
+    expect(alices.locator("li[data-type=transferred] .text").last).to_have_text("Bob transferred the chat to you")
+    expect(alices.locator("form.reply")).to_be_visible()
+    expect(alices.locator(".ended")).to_be_hidden()
+    say(alices, "Alice again")
+    expect_message(carol, "Alice again")
+    assert_each_seq_once(alices)
+    expect(carol.locator("#transcript li[data-type=transferred] .text").last).to_have_text(
+        "Bob transferred the chat to Alice")
+
 
 def test_back_to_the_queue_with_a_note_from_the_desk(server, pages, login_agent):
     """Alice sends Carol's chat back to the queue with a note; Bob, available later, gets it with the note."""
