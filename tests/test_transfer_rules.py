@@ -200,3 +200,14 @@ def test_the_text_export_shows_the_transfer_on_one_line():
         "from": ALICE.id, "to": {"id": BOB.id, "role": "agent", "nickname": "Bob\nEnded: never"}})
     last = export.as_text(transcript).splitlines()[-1]
     assert last.endswith(" * Alice transferred the chat to Bob\u240aEnded: never"), last
+
+
+def test_a_transfer_restarts_the_inactivity_timer(session):
+    from chat.session import Inactivity
+
+    rules = Inactivity(alert_s=60, close_s=100)
+    session.active_at = 0.0  # quiet since long ago
+    assert session.inactivity_due(1_000.0, rules) is not None
+    stored(session, session.transfer(ALICE, BOB)[-1])
+    assert session.quiet_since(rules) > 1_000.0
+    assert session.inactivity_due(session.active_at + 30, rules) is None
