@@ -1,5 +1,7 @@
 """Which available agent gets the next waiting chat: fewest open chats first,
-then the one who has waited longest; nobody beyond the capacity option."""
+then the one who has waited longest; nobody beyond the capacity option. A chat
+an agent handed back to the queue goes to another agent when one has room, and
+back to that agent only rather than wait (``avoid``)."""
 from __future__ import annotations
 
 import heapq
@@ -27,9 +29,21 @@ class AgentPicker:
             self._heap = [(*key, agent) for agent, key in self._key.items()]
             heapq.heapify(self._heap)
 
-    def pick(self, capacity: int) -> str | None:
+    def pick(self, capacity: int, avoid: str | None = None) -> str | None:
         """The agent for the next waiting chat, without taking it off; None when no
-        available agent has fewer than ``capacity`` chats."""
+        available agent has fewer than ``capacity`` chats. ``avoid`` (the agent who
+        handed the chat back to the queue) gets it only when nobody else has room."""
+        top = self._top(capacity)
+        if top is None or top != avoid:
+            return top
+        entry = heapq.heappop(self._heap)  # look past it, then put it back: O(log n)
+        try:
+            other = self._top(capacity)
+        finally:
+            heapq.heappush(self._heap, entry)
+        return other if other is not None else top
+
+    def _top(self, capacity: int) -> str | None:
         while self._heap:
             open_chats, ready_since, agent_id = self._heap[0]
             if self._key.get(agent_id) != (open_chats, ready_since):

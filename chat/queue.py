@@ -50,11 +50,12 @@ class ChatQueue:
         available = presence is not None and presence.available
         self.agents.update(agent_id, self.messages.loads[agent_id], presence.ready_since if available else None)
 
-    def _next_agent(self, capacity: int) -> Participant | None:
-        """The agent for the next waiting chat (chat.assignment's rule), if any has room."""
+    def _next_agent(self, capacity: int, avoid: str | None = None) -> Participant | None:
+        """The agent for the next waiting chat (chat.assignment's rule), if any has room;
+        ``avoid`` only if nobody else has."""
         for agent_id in self.messages.loads.take_changed():
             self.agent_changed(agent_id)
-        while (agent_id := self.agents.pick(capacity)) is not None:
+        while (agent_id := self.agents.pick(capacity, avoid)) is not None:
             presence = self.registry.agent(agent_id)
             if presence is not None and presence.available:
                 return presence.participant
@@ -70,13 +71,14 @@ class ChatQueue:
         async with self._routing:
             capacity = self.instance.settings["agent-capacity"]
             while (session_id := line.first()) is not None:
-                agent = self._next_agent(capacity)
-                if agent is None:
-                    break
                 session = self.messages.sessions.get(session_id)
                 if session is None:  # not open here any more: nothing to give
                     line.leave(session_id)
                     continue
+                # A chat its agent handed back goes to another agent when one has room.
+                agent = self._next_agent(capacity, avoid=session.left_by)
+                if agent is None:
+                    break
                 await self._assign(session, agent)
                 if line.first() == session_id:
                     break  # it could not be given (and says why in the log): do not spin

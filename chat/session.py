@@ -124,6 +124,9 @@ class ChatSession:
     # Since when (unix time) the chat waits for an agent, as its stored ``queued``
     # notice says; None while an agent has it or before that notice.
     queued_since: float | None = None
+    # The agent who last left the chat to the queue, until an agent joins it: the
+    # queue gives it to another agent when one has room (chat.assignment).
+    left_by: str | None = None
     # Participants a switchover handed to this instance, by when (unix time): not
     # from the log, as no event marks a move; they are expected to come back.
     following: dict[str, float] = field(default_factory=dict)
@@ -389,6 +392,7 @@ class ChatSession:
                 self.agent = Participant(who, Role.AGENT, event["nickname"])
                 self.status = Status.ACTIVE
                 self.queued_since = None
+                self.left_by = None
         elif kind == Event.RECONNECTED:
             self.connected.add(who)
         elif kind == Event.DISCONNECTED:
@@ -399,6 +403,7 @@ class ChatSession:
             if event["role"] == Role.AGENT and self.status is Status.ACTIVE:
                 self.agent = None
                 self.status = Status.QUEUED
+                self.left_by = who
         elif kind == Event.TRANSFERRED:
             # The new agent takes the old one's place; it is connected (chat.transfers
             # gives chats only to agents with a socket here; one that went meanwhile is

@@ -9,16 +9,24 @@ import signal
 
 import pytest
 
+from chatsite import rediskeys
+
 from .conftest import log_length
-from .harness import Client, Participant, new_client_id
+from .harness import Client, Participant, new_client_id, wait_for
 from .test_failover import pair  # noqa: F401 (the primary and backup fixture)
 
 
-def transfer_target(alice: Client, nickname: str) -> str:
-    """The participant id of ``nickname`` as alice's desk lists it (``agents``)."""
-    alice.send(type="agents")
-    listed = alice.until(type="agents")
-    return next(agent["id"] for agent in listed["agents"] if agent["nickname"] == nickname)
+def listed(desk: Client | Participant) -> list[dict]:
+    """The agents the desk could transfer a chat to now (``agents``)."""
+    desk.send(type="agents")
+    return desk.until(type="agents")["agents"]
+
+
+def transfer_target(desk: Client | Participant, nickname: str) -> str:
+    """The participant id of ``nickname`` once the desk lists it: that agent's ``ready``
+    came on its own socket, so the desk asks until the server has taken it."""
+    return wait_for(lambda: next((a["id"] for a in listed(desk) if a["nickname"] == nickname), None), 5,
+                    f"{nickname} to be listed")
 
 
 def assigned_id(agent: Client) -> str:
@@ -85,16 +93,25 @@ def test_a_transfer_to_an_agent_who_cannot_take_the_chat_is_refused_and_changes_
     bob.send(type="ready", available=True)
     bob_id = transfer_target(alice, "Bob")
     bob.send(type="ready", available=False)
-    alice.send(type="agents")
-    assert alice.until(type="agents")["agents"] == []  # bob went unavailable, alice is never listed
+    # Bob went unavailable (once his socket's frame is taken); alice is never listed.
+    wait_for(lambda: listed(alice) == [], 5, "bob to be unlisted")
 
     for to, why in ((bob_id, "Bob is not available"), ("agent-0000000000000000", "not logged in"),
                     (alice_id, "yours already")):
         refused_and_nothing_changed(alice, carol, redis_client,
                                     {"type": "transfer", "session_id": session_id, "to": to}, why)
     bob.close()
-    refused_and_nothing_changed(alice, carol, redis_client,
-                                {"type": "transfer", "session_id": session_id, "to": bob_id}, "not logged in")
+    before = log_length(redis_client, session_id)
+
+    def refusal() -> str:
+        alice.send(type="transfer", session_id=session_id, to=bob_id)
+        error = alice.until(type="error")
+        assert error["code"] == "agent-unavailable"
+        return error["message"]
+
+    # Refused all along; "not logged in" once the server has seen his socket close.
+    wait_for(lambda: "not logged in" in refusal(), 5, "bob's logout to be seen")
+    assert log_length(redis_client, session_id) == before
 
     # Alice still has the chat.
     alice.send(type="message", session_id=session_id, text="still with you", client_id=new_client_id())
@@ -125,8 +142,7 @@ def test_a_transfer_to_an_agent_at_capacity_is_refused(make_application, start_s
     bob_id = transfer_target(alice, "Bob")
     open_customer("Dave")
     bob.until(type="assigned")  # bob's one chat: he is full
-    alice.send(type="agents")
-    assert alice.until(type="agents")["agents"] == []
+    assert listed(alice) == []
     refused_and_nothing_changed(alice, carol, redis_client,
                                 {"type": "transfer", "session_id": carol.started["session_id"], "to": bob_id},
                                 "agent-capacity (1)")
@@ -166,7 +182,6 @@ def test_a_bad_transfer_frame_is_answered_with_an_error_and_changes_nothing(chat
 def test_back_to_the_queue_with_a_note_the_next_agent_reads_it(chat, agent):
     carol, alice = chat
     session_id = carol.started["session_id"]
-    # Available, alice would be the first agent with room for the chat she hands back.
     alice.send(type="ready", available=False)
     alice.send(type="leave", session_id=session_id, note="wants the manager")
     note = carol.until(type="notice", notice="transfer-note")
@@ -180,6 +195,24 @@ def test_back_to_the_queue_with_a_note_the_next_agent_reads_it(chat, agent):
     assert_gapless(history)
     assert [e["text"] for e in history if e.get("notice") == "transfer-note"] == ["wants the manager"]
     assert carol.until(type="joined", nickname="Bob")["seq"] == joined["seq"]
+
+
+def test_a_chat_handed_back_goes_to_another_agent_with_room_else_back_to_its_agent(chat, agent, redis_client):
+    """Alice, still available and with the fewest chats, is passed over for bob; when
+    nobody else can take it, the chat she hands back comes back to her rather than wait."""
+    carol, alice = chat
+    session_id = carol.started["session_id"]
+    bob = agent("bob")
+    alice.send(type="leave", session_id=session_id)
+    bob.until(type="assigned", session_id=session_id)
+    assert [f for f in alice.quiet() if f.get("type") == "assigned"] == []
+    bob.send(type="ready", available=False)
+    bob.send(type="leave", session_id=session_id)
+    alice.until(type="assigned", session_id=session_id)
+    alice.send(type="leave", session_id=session_id)  # bob is away: nobody else has room
+    alice.until(type="assigned", session_id=session_id)
+    log = [json.loads(raw) for raw in redis_client.lrange(rediskeys.session_log(session_id), 0, -1)]
+    assert [(e["type"], e["nickname"]) for e in log[-2:]] == [("left", "Alice"), ("joined", "Alice")]
 
 
 def test_a_transfer_survives_a_kill_9_of_the_primary(pair, agent_cookie):  # noqa: F811
@@ -201,8 +234,7 @@ def test_a_transfer_survives_a_kill_9_of_the_primary(pair, agent_cookie):  # noq
         carol.drain_until_acked()
         bob.connect()
         bob.send(type="ready")
-        alice.send(type="agents")
-        bob_id = next(a["id"] for a in alice.until(type="agents")["agents"] if a["nickname"] == "Bob")
+        bob_id = transfer_target(alice, "Bob")
         alice.send(type="transfer", session_id=session_id, to=bob_id)
         bob.until(type="assigned", session_id=session_id)
         bob.until(type="transferred")

@@ -211,3 +211,28 @@ def test_a_transfer_restarts_the_inactivity_timer(session):
     stored(session, session.transfer(ALICE, BOB)[-1])
     assert session.quiet_since(rules) > 1_000.0
     assert session.inactivity_due(session.active_at + 30, rules) is None
+
+
+def test_the_picker_passes_over_the_agent_who_handed_the_chat_back_unless_nobody_else_has_room():
+    from chat.assignment import AgentPicker
+
+    picker = AgentPicker()
+    picker.update("alice", 0, ready_since=1.0)
+    picker.update("bob", 2, ready_since=2.0)
+    assert picker.pick(capacity=3) == "alice"
+    assert picker.pick(capacity=3, avoid="alice") == "bob"
+    assert picker.pick(capacity=3, avoid="alice") == "bob"  # looking past alice left her in the heap
+    assert picker.pick(capacity=3, avoid="bob") == "alice"
+    picker.update("bob", 3, ready_since=2.0)  # full
+    assert picker.pick(capacity=3, avoid="alice") == "alice"
+    picker.update("alice", 3, ready_since=1.0)
+    assert picker.pick(capacity=3, avoid="alice") is None
+
+
+def test_the_session_remembers_who_handed_it_back_until_an_agent_joins(session, log):
+    for event in session.leave(ALICE, "note"):
+        log.append(stored(session, event))
+    assert session.left_by == ALICE.id
+    assert ChatSession.rebuild("s1", session.facts(), log).left_by == ALICE.id  # a takeover keeps it
+    log.append(stored(session, session.joined(BOB)))
+    assert session.left_by is None

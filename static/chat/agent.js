@@ -171,9 +171,11 @@ function addPanel(id) {
   nodes.transfer.addEventListener("click", () => {
     nodes.transferForm.hidden = !nodes.transferForm.hidden;
     if (!nodes.transferForm.hidden) command({ type: "agents" });
+    watchTargets();
   });
   nodes.transferForm.querySelector(".cancel-transfer").addEventListener("click", () => {
     nodes.transferForm.hidden = true;
+    watchTargets();
   });
   nodes.transferForm.addEventListener("submit", (submit) => {
     submit.preventDefault();
@@ -185,6 +187,7 @@ function addPanel(id) {
     command(to ? { type: "transfer", session_id: id, to, note } : { type: "leave", session_id: id, note });
     form.hidden = true;
     form.elements.note.value = "";
+    watchTargets();
   });
   nodes.dismiss.addEventListener("click", () => {
     delete state.chats[id];
@@ -231,6 +234,21 @@ function show(id, event) {
   save();
 }
 
+// While a transfer form is open its list is asked for again this often: agents come,
+// go and fill up meanwhile (the server refuses a target that cannot take the chat).
+const TARGETS_REFRESH_MS = 3000;
+let targetsTimer = null;
+
+function watchTargets() {
+  const open = [...panels.values()].some(({ nodes }) => !nodes.transferForm.hidden);
+  if (open && targetsTimer === null) {
+    targetsTimer = setInterval(() => conn.send({ type: "agents" }), TARGETS_REFRESH_MS);
+  } else if (!open && targetsTimer !== null) {
+    clearInterval(targetsTimer);
+    targetsTimer = null;
+  }
+}
+
 /** Fill every open transfer form's list with the agents who can take a chat now. */
 function listAgents(agents) {
   for (const { nodes } of panels.values()) {
@@ -270,7 +288,10 @@ function setEnded(id, text) {
   nodes.close.hidden = ended;
   nodes.leave.hidden = ended;
   nodes.transfer.hidden = ended;
-  if (ended) nodes.transferForm.hidden = true;
+  if (ended) {
+    nodes.transferForm.hidden = true;
+    watchTargets();
+  }
   nodes.dismiss.hidden = !ended;
   nodes.ended.hidden = !ended;
   nodes.ended.textContent = text ?? "";
