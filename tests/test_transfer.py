@@ -9,6 +9,7 @@ import signal
 
 import pytest
 
+from chat import live_sessions
 from chatsite import rediskeys
 
 from .conftest import log_length
@@ -215,7 +216,7 @@ def test_a_chat_handed_back_goes_to_another_agent_with_room_else_back_to_its_age
     assert [(e["type"], e["nickname"]) for e in log[-2:]] == [("left", "Alice"), ("joined", "Alice")]
 
 
-def test_a_transfer_survives_a_kill_9_of_the_primary(pair, agent_cookie):  # noqa: F811
+def test_a_transfer_survives_a_kill_9_of_the_primary(pair, agent_cookie, redis_client):  # noqa: F811
     primary, backup = pair()
     servers = [primary.ws, backup.ws]
     alice = Participant(servers, "/ws/agent/", cookie=agent_cookie("alice"))
@@ -254,6 +255,10 @@ def test_a_transfer_survives_a_kill_9_of_the_primary(pair, agent_cookie):  # noq
             events = side.events(session_id)
             assert_gapless(events)
             assert [e["to"]["nickname"] for e in events if e["type"] == "transferred"] == ["Bob"]
+        # What an operator sees (the admin's live sessions, rebuilt from the log): Bob's chat.
+        [live] = [row for row in live_sessions.read(redis_client, [live_sessions.pair_of(redis_client, session_id)])
+                  if row.session_id == session_id]
+        assert live.agent == "Bob"
         # Alice's desk asks for the chat back after the failover: it is not hers any more.
         alice.connect()
         alice.send(type="resume", sessions={session_id: alice.last_seq(session_id)})
