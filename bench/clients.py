@@ -477,13 +477,16 @@ class Resilient:
     def last_seq(self, session_id: str) -> int:
         return max(self.views.get(session_id, {}), default=0)
 
-    async def connect(self, deadline: float) -> None:
+    async def connect(self, deadline: float, lost: str | None = None) -> None:
         """Connect to whichever server serves; resume and re-send there. Rounds over the
-        pair until ``deadline`` (``time.monotonic``), then ``gave_up``."""
+        pair until ``deadline`` (``time.monotonic``), then ``gave_up``. After the socket to
+        ``lost`` closed, the round starts at the next server, NEXT_IN_ROUND later, as the
+        pages' does: the one that just dropped us is the least likely to serve."""
         round_ = 0
         while not self._closing:
-            for n, base in enumerate(self._order()):
-                if n:
+            order, after_loss, lost = self._order(lost), lost is not None, None
+            for n, base in enumerate(order):
+                if n or after_loss:
                     await asyncio.sleep(NEXT_IN_ROUND_SECONDS)
                 ws = await self._attempt(base)
                 if ws is not None:
@@ -497,11 +500,14 @@ class Resilient:
             await asyncio.sleep(backoff * (0.8 + random.random() * 0.4))
             round_ += 1
 
-    def _order(self) -> list[str]:
-        """The servers, the one a not-primary named first."""
+    def _order(self, lost: str | None = None) -> list[str]:
+        """The servers, the one a not-primary named first, else the one after ``lost``."""
         hint, self._hint = self._hint, None
         if hint is not None and hint in self.servers:
             return [hint, *(base for base in self.servers if base != hint)]
+        if lost in self.servers:
+            after = self.servers.index(lost) + 1
+            return self.servers[after:] + self.servers[:after]
         return list(self.servers)
 
     async def _attempt(self, base: str) -> ClientConnection | None:
@@ -581,7 +587,7 @@ class Resilient:
                 logger.debug("%s: %s closed the socket (code %s, %r)", self.name, self.connected_to,
                              ws.close_code, ws.close_reason)
                 self.reconnects += 1
-                await self.connect(time.monotonic() + self.reconnect_seconds)
+                await self.connect(time.monotonic() + self.reconnect_seconds, lost=self.connected_to)
 
     async def send(self, frame: dict[str, Any]) -> None:
         """Send now if the socket is up; a message also waits in ``unacked`` for its own copy,
