@@ -24,6 +24,8 @@ class Out(StrEnum):
     TYPING = "typing"
     ERROR = "error"
     NOT_PRIMARY = "not-primary"
+    # A standby socket was taken (chat.consumers.wants_standby).
+    STANDBY = "standby"
 
 
 class Event(StrEnum):
