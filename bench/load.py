@@ -90,6 +90,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     failover.add_argument("--redis-sentinel", action="store_true",
                           help="run the pair on a local Redis Sentinel setup (a master, a replica, three "
                                "sentinels) and kill -9 the Redis master instead of a chat member (issue 11)")
+    failover.add_argument("--no-standby", action="store_true",
+                          help="clients keep no standby socket to the other member (as pages before issue 8's "
+                               "standby sockets): every reconnect is a new handshake")
     failover.add_argument("--interval", type=float, metavar="SECONDS",
                           help=f"each customer sends one message this often (default {DEFAULT_INTERVAL_SECONDS}; "
                                "--rate R is --interval 1/R)")
@@ -195,7 +198,8 @@ async def measure_failover(target: stack.Target, args: argparse.Namespace,
     servers = [target.ws, stack.local_ws(pair["backup"]["ws"])]
     if servers[1] != target.servers[1].ws:
         raise RuntimeError(f"the topology names {servers[1]} as backup, not {target.servers[1].ws}")
-    exchange = FailoverExchange(servers, target, args.messages, args.interval, "x" * args.size)
+    exchange = FailoverExchange(servers, target, args.messages, args.interval, "x" * args.size,
+                                standby=not args.no_standby)
     what = "stop" if args.stop else "kill"
     done: list[tuple[Takeover, HandOver]] = []
     cut_short = None
@@ -248,7 +252,9 @@ async def measure_failover(target: stack.Target, args: argparse.Namespace,
         sent=sum(len(chat.sent) for chat in exchange.chats.values()),
         held=sum(client.held for client in clients), resent=sum(client.resent for client in clients),
         repeats=sum(client.repeats for client in clients),
-        reconnects=sum(client.reconnects for client in clients), gave_up=sum(client.gave_up for client in clients),
+        reconnects=sum(client.reconnects for client in clients),
+        standby_resumes=sum(client.standby_resumes for client in clients),
+        gave_up=sum(client.gave_up for client in clients),
         errors=sum(len(client.errors) for client in clients), counts=counts, completed=completed,
         unavailable=sum(client.unavailable for client in clients), redis_killed=sentinel is not None,
         cut_short=cut_short,

@@ -95,7 +95,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # the client's first frame (see receive).
             await self.accept()
             if await self._admitted():
-                self.standing_by = True
+                self._stand_by(True)
                 await self.send_json({"type": str(Out.STANDBY)})
             return
         # A member that is taking over holds the handshake until it serves, instead
@@ -137,7 +137,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         in connect), else refuse it as a backup refuses any socket. The frame waits
         meanwhile: its client's primary has just gone, and this member may not have
         seen it go yet."""
-        self.standing_by = False
+        self._stand_by(False)
         instance = current()
         try:
             serves = instance is not None and await instance.until_serving(
@@ -145,11 +145,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except asyncio.CancelledError:
             await self._gone()  # the client went while its frame waited
             raise
+        metrics.STANDBY_TAKEN_UP.labels("served" if serves else "refused").inc()
         if not serves:
             await self.refuse()
             return False
         await self._attach()
         return True
+
+    def _stand_by(self, standing: bool) -> None:
+        """The one place a socket becomes or stops being a standby (and is counted)."""
+        if standing != self.standing_by:
+            self.standing_by = standing
+            (metrics.STANDBY_SOCKETS.inc if standing else metrics.STANDBY_SOCKETS.dec)()
 
     async def joined(self) -> None:
         """Hook for what a socket does once accepted on the serving instance."""
@@ -167,6 +174,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _gone(self) -> None:
         """The socket is gone or going: out of the registry (its sessions are told)
         and out of its address's count. Once, whichever way it went."""
+        self._stand_by(False)
         chats, self.chats = self.chats, None
         if self.counted:
             self.counted = False

@@ -499,6 +499,7 @@ def test_a_standby_socket_on_the_backup_takes_the_resume_after_a_kill_without_a_
     carol.drain_until_acked()
     standby = Client.open(f"{backup.ws}/ws/chat/?standby=1")
     assert standby.recv() == {"type": "standby"}
+    assert figure(scrape(backup), "chat_standby_sockets") == 1
     primary.kill(signal.SIGKILL)
     standby.send(type="resume", session_id=session_id, token=carol.resume_frame["token"],
                  last_seq=carol.last_seq(session_id))
@@ -509,6 +510,9 @@ def test_a_standby_socket_on_the_backup_takes_the_resume_after_a_kill_without_a_
     standby.until(type="message", client_id="standby-1", timeout=10)
     alice.connect()
     alice.sees(session_id, "through the standby")
+    figures = scrape(backup)
+    assert figure(figures, "chat_standby_sockets_taken_up_total", outcome="served") == 1
+    assert figure(figures, "chat_standby_sockets") == 0
     standby.close()
 
 
@@ -526,6 +530,7 @@ def test_a_frame_on_a_standby_socket_of_a_backup_with_a_live_primary_gets_its_ad
     with pytest.raises(ConnectionClosed):
         standby.recv()
     assert standby.ws.close_code == 4010
+    assert figure(scrape(backup), "chat_standby_sockets_taken_up_total", outcome="refused") == 1
     carol.say("still here")
     carol.drain_until_acked()
     assert "to the wrong member" not in messages(carol, session_id)
