@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from bench import scale, stack, transcripts
+from bench import restore, scale, stack, transcripts
 from bench.clients import Baseline, ChatPath, Exchange, FailoverExchange, HandOver, OpenLoopExchange, Ours
 from bench.report import FailoverResult, Result, Takeover, percentile_ms, render, render_failover
 
@@ -112,7 +112,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="--surge: the starts are spread evenly over this long (default 10)")
     scaled.add_argument("--surge-agents", type=int, default=100, metavar="N",
                         help="--surge: agents that drain the queue, one chat at a time each (default 100)")
+    scaled.add_argument("--restore", type=int, metavar="N",
+                        help="a pair whose primary holds N open chats and a --restore-queued deep queue is "
+                             "killed -9: the backup's restoration, and the queue's order after it (bench/restore.py)")
+    scaled.add_argument("--restore-queued", type=int, default=0, metavar="M",
+                        help="--restore: chats waiting for an agent at the kill (default 0)")
+    scaled.add_argument("--restore-agents", type=int, default=100, metavar="A",
+                        help="--restore: agents holding the N chats, N / A each (default 100)")
     args = parser.parse_args(argv)
+    if args.restore is not None:
+        if args.idle is not None or args.surge is not None or args.failover or args.url:
+            parser.error("--restore is a run of its own: no --idle, --surge, --failover or --url")
+        if args.restore < 1 or args.restore_queued < 0 or args.restore_agents < 1:
+            parser.error("--restore and --restore-agents must be at least 1, --restore-queued at least 0")
+        return args
     if args.idle is not None or args.surge is not None:
         if args.idle is not None and args.surge is not None:
             parser.error("--idle and --surge are two runs: give one of them")
@@ -456,6 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     stack.setup_django()
     if args.idle is not None or args.surge is not None:
         return scale.run(args)
+    if args.restore is not None:
+        return restore.run(args)
     agents = args.agents or args.chats
     try:
         with stack.BenchStack(chats=args.chats, agents=agents, url=args.url, pair=args.failover) as bench, \

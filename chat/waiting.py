@@ -15,7 +15,6 @@ event stored in every waiting chat each time the head of the queue moves.
 from __future__ import annotations
 
 import bisect
-import itertools
 from collections import Counter
 from collections.abc import Iterator
 
@@ -27,10 +26,9 @@ POSITION_NOTICE_INTERVAL_S = 1.0
 
 class WaitingLine:
     def __init__(self) -> None:
-        self._tickets = itertools.count(1)
-        self._ticket_of: dict[str, int] = {}
-        self._session_of: dict[int, str] = {}
-        self._order: list[int] = []  # the tickets of the line, ascending
+        self._ticket_of: dict[str, float] = {}
+        self._session_of: dict[float, str] = {}
+        self._order: list[float] = []  # the tickets (ranks) of the line, ascending
         self.changed = False  # someone's place may have moved since PositionNotices looked
         self.arrivals: list[str] = []  # joined since the queue last announced them
 
@@ -52,14 +50,20 @@ class WaitingLine:
         ticket = self._ticket_of.get(session_id)
         return None if ticket is None else bisect.bisect_left(self._order, ticket) + 1
 
-    def join(self, session_id: str) -> None:
-        """At the back of the line (tickets only grow, so this is an append)."""
+    def join(self, session_id: str, rank: float | None = None) -> None:
+        """Into the line at ``rank``, the place the pair's queue in Redis gave it
+        (``Stored.queue_rank``): concurrent appends may come back in another order
+        than Redis ran them, and the line must be Redis's, which the next primary
+        restores. Without a rank, at the back. Almost always an append."""
         if session_id in self._ticket_of:
             return
-        ticket = next(self._tickets)
+        last = self._order[-1] if self._order else 0
+        ticket = rank if rank is not None else last + 1
+        if ticket in self._session_of:  # a rank met twice cannot happen in Redis; stay apart
+            ticket = last + 1
         self._ticket_of[session_id] = ticket
         self._session_of[ticket] = session_id
-        self._order.append(ticket)
+        bisect.insort(self._order, ticket)
         self.arrivals.append(session_id)
 
     def take_arrivals(self) -> list[str]:
