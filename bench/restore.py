@@ -249,6 +249,10 @@ async def measure_restore(target: stack.Target, args: argparse.Namespace) -> Res
     )
 
 
+def _count(value: float | None) -> str:
+    return "?" if value is None else f"{value:.0f}"
+
+
 def render_restore(r: RestoreResult) -> str:
     problems = r.problems()
     mib = 1024 * 1024
@@ -258,7 +262,7 @@ def render_restore(r: RestoreResult) -> str:
         f"restore: {r.chats} open chats ({r.agents} agents) and {r.queued} waiting, on the primary "
         f"(filled in {r.filled_seconds:.1f} s; RSS {r.primary_rss / mib:.1f} MiB); then kill -9",
         f"backup serving (/readyz 200) after {served}; restoration (chat_restore_seconds) {restore}: "
-        f"{r.restored} sessions; then open {r.open_after}, waiting {r.queued_after}; "
+        f"{_count(r.restored)} sessions; then open {_count(r.open_after)}, waiting {_count(r.queued_after)}; "
         f"its RSS {r.backup_rss_after / mib:.1f} MiB",
         f"waiting customers resumed on the new primary: {r.resumed} of {r.queued}, with a place {r.with_place}; "
         f"pairs out of the queue's order {r.out_of_order}, given twice {r.places_twice}; error frames {r.errors}",
