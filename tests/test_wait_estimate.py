@@ -1,11 +1,17 @@
 """The wait estimate against a real chat server: as an agent answers chats, a
 waiting customer's queued notices carry a smaller estimated wait each time its
-place moves, and GET /api/chat/wait says what a new chat would wait."""
+place moves, and GET /api/chat/wait says what a new chat would wait. And, in
+process: a takeover starts with no answers, so no estimate until its first."""
 import json
+import time
 
 import pytest
 
+from chat.service import ChatService
+from chat.session import Participant
+
 from .harness import Client, http_get
+from .inprocess import FakeSocket, StandInInstance, set_epoch, with_chat_service
 
 
 @pytest.fixture
@@ -82,3 +88,44 @@ def test_a_customer_who_resumes_while_waiting_gets_the_estimate_with_the_place(
     place = again.until(type="notice", notice="queued")
     assert "seq" not in place and place["position"] == 1
     assert isinstance(place["estimated_wait_s"], int) and place["estimated_wait_s"] > 0
+
+
+def test_after_a_takeover_there_is_no_estimate_until_the_new_primary_answers_a_chat(redis_url):
+    async def scenario(old: ChatService) -> None:
+        redis, pair = old.instance.redis, old.instance.pair
+        agent_socket, agent = FakeSocket(), Participant.agent(7, "alice")
+        old.connected(agent_socket)
+        await old.agent_connected(agent_socket, agent)
+        await old.ready(agent_socket, True)
+        customers = [FakeSocket() for _ in range(3)]
+        for number, socket in enumerate(customers):
+            old.connected(socket)
+            await old.start(socket, f"c{number}", "")
+        [told] = customers[2].got(type="notice", notice="queued")
+        assert told["position"] == 2 and told["estimated_wait_s"] > 0  # one answer seen: a basis
+
+        await set_epoch(redis, pair, 2)
+        new = ChatService(StandInInstance(redis, pair, epoch=2, **{"session-restoration-mode": "simple",
+                                                                  "agent-capacity": "1"}))
+        await new.role_changes.serve(2, takeover=True, previous="the old primary")
+        assert len(new.messages.answers) == 0 and new.queue.new_chat_wait_s() is None
+        again = FakeSocket()
+        new.connected(again)
+        started = customers[2].got(type="started")[0]
+        await new.resume(again, started["session_id"], started["token"], told["seq"])
+        [place] = again.got(type="notice", notice="queued")
+        assert place["position"] == 2 and "estimated_wait_s" not in place  # no basis yet
+
+        # The new primary's first answer: alice comes back and takes the first in line.
+        agent_again = FakeSocket()
+        new.connected(agent_again)
+        await new.agent_connected(agent_again, agent)
+        await new.agent_resume(agent_again, {s: 0 for s in old.registry.sessions(agent_socket)})
+        await new.close(agent_again, next(iter(old.registry.sessions(agent_socket))))
+        await new.ready(agent_again, True)
+        assert len(new.messages.answers) == 1
+        await new.queue.tell_places(time.monotonic() + 60)
+        latest = again.got(type="notice", notice="queued")[-1]
+        assert latest["position"] == 1 and latest["estimated_wait_s"] > 0
+
+    with_chat_service(redis_url, scenario, **{"agent-capacity": "1"})
