@@ -4,6 +4,7 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_safe
 
 from chatsite.origins import allowed as allowed_origins
 
@@ -20,6 +21,7 @@ def customer_page(request: HttpRequest) -> HttpResponse:
     return render(request, "chat/customer.html")
 
 
+@require_safe
 async def wait_view(request: HttpRequest) -> HttpResponse:
     """``GET /api/chat/wait``: how many chats wait, and the estimated wait of a chat
     started now (chat.wait_estimate; absent with no basis), for a page that decides

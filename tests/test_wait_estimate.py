@@ -4,13 +4,14 @@ place moves, and GET /api/chat/wait says what a new chat would wait. And, in
 process: a takeover starts with no answers, so no estimate until its first."""
 import json
 import time
+import urllib.request
 
 import pytest
 
 from chat.service import ChatService
 from chat.session import Participant
 
-from .harness import Client, http_get
+from .harness import Client, http_get, wait_for
 from .inprocess import FakeSocket, StandInInstance, set_epoch, with_chat_service
 
 
@@ -129,3 +130,25 @@ def test_after_a_takeover_there_is_no_estimate_until_the_new_primary_answers_a_c
         assert latest["position"] == 1 and latest["estimated_wait_s"] > 0
 
     with_chat_service(redis_url, scenario, **{"agent-capacity": "1"})
+
+
+def test_only_the_serving_member_answers_the_wait_and_only_to_the_pairs_pages(make_application, start_server):
+    """The backup does not know the queue: 503. Odd query strings change nothing;
+    the pair's own pages may read it across members, a stranger's may not."""
+    primary = start_server(make_application("wait-a", pair="wait"))
+    backup = start_server(make_application("wait-b", pair="wait", role="backup"), serving=False)
+    wait_for(lambda: json.loads(http_get(f"{backup.http}/api/ha/topology")[1] or b"{}").get("self", {}).get("role")
+             == "backup", 10, "the backup to be backup")
+    status, body = http_get(f"{backup.http}/api/chat/wait")
+    assert (status, json.loads(body)) == (503, {"serving": False})
+    for query in ("", "?position=-1", "?waiting=%00%ff&estimated_wait_s=9e99", "?" + "x" * 4000):
+        status, body = http_get(f"{primary.http}/api/chat/wait{query}")
+        assert (status, json.loads(body)) == (200, {"serving": True, "waiting": 0})  # no agent, no answer yet
+
+    def origin_allowed(origin: str) -> str | None:
+        request = urllib.request.Request(f"{primary.http}/api/chat/wait", headers={"Origin": origin})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.headers["Access-Control-Allow-Origin"]
+
+    assert origin_allowed(backup.http) == backup.http
+    assert origin_allowed("http://evil.example") is None
