@@ -10,7 +10,7 @@ The rate is the answers of the last WINDOW_S seconds over the time they were
 counted in, that time never taken shorter than MIN_SPAN_S, so that a burst (an
 agent who logs in and takes three chats at once) does not promise the next
 customers an answer within a second. The estimate for place p is p / rate,
-rounded up to STEP_S and capped at MAX_ESTIMATE_S; with no answer in the window
+rounded up (STEPS_S) and capped at MAX_ESTIMATE_S; with no answer in the window
 there is no basis, and no estimate (None).
 
 The answers are counted by the member that serves, in memory, from when it began
@@ -32,9 +32,13 @@ MIN_SPAN_S = 60.0
 # At most this many answer times are kept; past it the window is the span they
 # cover (a busy center has its ten minutes' worth in far fewer seconds).
 MAX_ANSWERS = 1000
-# Estimates are whole multiples of this: the page shows minutes, and a customer
-# is not re-told a wait that moved by a few seconds.
+# Estimates are rounded up to whole steps, coarser as they grow (up to ten
+# minutes: 30 s; up to an hour: 5 min; beyond: 15 min): the page shows minutes,
+# a long wait is no more precise than that, and a customer deep in the queue is
+# not re-told a wait that moved by a few seconds (as time passes without an
+# answer, its estimate grows every second).
 STEP_S = 30
+STEPS_S = ((600, STEP_S), (3600, 300), (math.inf, 900))  # (up to, step)
 # Longer estimates say this much: beyond two hours the figure means "long".
 MAX_ESTIMATE_S = 2 * 3600
 
@@ -73,12 +77,13 @@ class AnswerRate:
 
 def estimated_wait_s(rate: float | None, position: int) -> int | None:
     """Seconds until place ``position`` (1: next in line) is answered at ``rate``
-    answers a second: a multiple of STEP_S from STEP_S to MAX_ESTIMATE_S; None
-    with no rate."""
+    answers a second, rounded up to its step (STEPS_S), from STEP_S to
+    MAX_ESTIMATE_S; None with no rate."""
     if rate is None or rate <= 0 or position < 1:
         return None
-    steps = math.ceil(position / rate / STEP_S)
-    return min(max(steps, 1) * STEP_S, MAX_ESTIMATE_S)
+    seconds = position / rate
+    step = next(step for up_to, step in STEPS_S if seconds <= up_to)
+    return min(max(math.ceil(seconds / step), 1) * step, MAX_ESTIMATE_S)
 
 
 def new_chat_wait_s(rate: float | None, waiting: int, agent_has_room: bool) -> int | None:

@@ -67,6 +67,8 @@ def test_at_most_max_answers_are_kept_and_then_the_window_is_the_span_they_cover
     (1 / 60, 4, 240),
     (1 / 45, 1, 60),  # 45 s: rounded up to the step
     (1.0, 1, STEP_S),  # never less than one step
+    (1 / 60, 11, 900),  # 11 min: past ten minutes, to 5 minutes
+    (1 / 60, 61, 4500),  # 61 min: past an hour, to 15 minutes
     (1 / 600, 100, MAX_ESTIMATE_S),  # capped
     (1 / 60, 0, None),  # not a place
     (0.0, 1, None),
