@@ -26,6 +26,7 @@ from .frames import CloseReason, ErrorCode, Event, Notice, Out
 from .livelog import REPLAY_PAGE, Appending, Fenced, LiveLog, OpenSet, Queue, Stored
 from .registry import Attachment, Registry, Socket
 from .session import ChatError, ChatSession, Participant, Role
+from .wait_estimate import AnswerRate, estimated_wait_s
 from .waiting import AgentLoads, WaitingLine, waits
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class Messages:
         self.waiting = WaitingLine()
         self.loads = AgentLoads()
         self.deadlines = Deadlines()
+        # Chats answered lately, while this instance serves: the estimated waits.
+        self.answers = AnswerRate(time.monotonic())
         # One lock per session while anyone holds or waits for it: weak values,
         # so the locks of closed sessions do not pile up.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -227,6 +230,8 @@ class Messages:
         if the event put it there."""
         session.apply(event)
         self._index(session, queue_rank)
+        if event["type"] == Event.JOINED and event.get("role") == Role.AGENT:
+            self.answers.answered(time.monotonic())
         await self.registry.publish(session.id, event)
         metrics.EVENTS_STORED.labels(event["type"]).inc()
         if not session.is_open:
@@ -251,10 +256,15 @@ class Messages:
         self.waiting.clear()
         self.loads.clear()
         self.deadlines.clear()
+        self.answers.restart(time.monotonic())  # a new term counts its own answers (chat.wait_estimate)
         ranks = dict(queue)
         for session in sorted(self.sessions.values(), key=lambda s: (s.id not in ranks, ranks.get(s.id, 0),
                                                                      s.started_at)):
             self._index(session, ranks.get(session.id))
+
+    def estimated_wait_s(self, position: int) -> int | None:
+        """The estimated wait of a place in the queue now (chat.wait_estimate)."""
+        return estimated_wait_s(self.answers.per_second(time.monotonic()), position)
 
     def reschedule(self) -> None:
         """Work every deadline out again (the timeouts changed)."""
@@ -285,7 +295,8 @@ class Messages:
                 "last_seq": session.last_seq,
             }
             position = self.waiting.position(session.id)
-            place = [session.place(position)] if position is not None and who.role is Role.CUSTOMER else []
+            place = ([session.place(position, self.estimated_wait_s(position))]
+                     if position is not None and who.role is Role.CUSTOMER else [])
             if not await self.replay(socket, session.id, [resumed], page) or not await self.registry.deliver(
                     socket, place):
                 return  # and the registry has it marked gone

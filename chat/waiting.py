@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from .session import ChatSession, Status
 
@@ -132,24 +132,28 @@ def waits(session: ChatSession) -> bool:
 
 
 class PositionNotices:
-    """Which waiting customers to tell their place now: those whose place moved
-    since they were last told, at most once per POSITION_NOTICE_INTERVAL_S."""
+    """Which waiting customers to tell their place now: those whose place (or
+    estimated wait, chat.wait_estimate) moved since they were last told, at most
+    once per POSITION_NOTICE_INTERVAL_S."""
 
     def __init__(self) -> None:
-        self._told: dict[str, tuple[int, float]] = {}  # session id -> (place told, when)
+        # session id -> (place told, estimate told, when)
+        self._told: dict[str, tuple[int, int | None, float]] = {}
 
-    def told(self, session_id: str, position: int, now: float) -> None:
-        self._told[session_id] = (position, now)
+    def told(self, session_id: str, position: int, now: float, estimate: int | None = None) -> None:
+        self._told[session_id] = (position, estimate, now)
 
-    def due(self, line: WaitingLine, now: float) -> tuple[list[tuple[str, int]], bool]:
+    def due(self, line: WaitingLine, now: float,
+            estimate: Callable[[int], int | None] = lambda position: None) -> tuple[list[tuple[str, int]], bool]:
         """(session id, place) to send now, first in line first, and whether some
-        moved but were told too recently (to look again); forgets who left."""
+        moved but were told too recently (to look again); forgets who left.
+        ``estimate`` gives the estimated wait of a place."""
         due, more = [], False
         for position, session_id in enumerate(line, start=1):
             told = self._told.get(session_id)
-            if told is not None and told[0] == position:
+            if told is not None and told[:2] == (position, estimate(position)):
                 continue
-            if told is None or now - told[1] >= POSITION_NOTICE_INTERVAL_S:
+            if told is None or now - told[2] >= POSITION_NOTICE_INTERVAL_S:
                 due.append((session_id, position))
             else:
                 more = True
