@@ -6,7 +6,9 @@ The line is ordered by arrival at the back of the queue (a new chat, or a chat
 its agent left). Adding, removing and finding a place cost O(log n) (a sorted
 list of tickets and a bisection), so a queue thousands deep costs no more per
 change than a short one. The pair's queue in Redis (a sorted set, written by
-the live log's script) keeps the same order for the next primary.
+the live log's script) keeps the same order for the next primary: the line
+takes each chat's rank from it (``Stored.queue_rank``) rather than the order
+in which the appends' answers came back, which two batches in flight can swap.
 
 Positions go to the waiting customers as ephemeral frames, at most one a
 second each and only when a place moved (``PositionNotices``), instead of an
