@@ -27,6 +27,8 @@ class Out(StrEnum):
     TYPING = "typing"
     ERROR = "error"
     NOT_PRIMARY = "not-primary"
+    # A standby socket was taken (chat.consumers.wants_standby).
+    STANDBY = "standby"
     AGENTS = "agents"  # to an agent: who a chat can be transferred to (chat.transfers)
 
 
