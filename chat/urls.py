@@ -5,4 +5,5 @@ from . import views
 urlpatterns = [
     path("", views.customer_page, name="customer"),
     path("agent/", views.agent_page, name="agent"),
+    path("api/chat/availability", views.availability_view, name="availability"),
 ]
