@@ -46,6 +46,7 @@ const CLOSE_REASONS = {
   "transcript-save-error": "the transcript could not be saved",
   "not-restored": "it could not be restored after a server failure",
   inactivity: "nobody wrote for too long",
+  "queue-timeout": "nobody answered in time",
 };
 
 export function closeReasonText(reason) {
