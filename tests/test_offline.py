@@ -97,8 +97,7 @@ def test_a_wait_nobody_answers_in_time_ends_with_queue_timeout_and_the_assigned_
 
 def test_either_member_tells_the_page_whether_anybody_is_there(pair, clients, agent_cookie):
     """With no agent both members say no-agent (cacheable for a second); once Alice is
-    available both say a chat may start; when her one chat is taken and another
-    waits, still available (she may come back to it); queue-max-waiting reached: busy."""
+    available both say a chat may start."""
     primary, backup = pair
     for member in (primary, backup):
         answer, headers = availability_of(member)
@@ -109,6 +108,22 @@ def test_either_member_tells_the_page_whether_anybody_is_there(pair, clients, ag
     for member in (primary, backup):
         wait_for(lambda m=member: availability_of(m)[0]["available"], 10, f"{member.name} to see Alice")
         assert availability_of(member)[0]["agents"] == 1
+
+
+def test_a_full_queue_is_told_as_busy(make_application, start_server, clients, agent_cookie):
+    """Alice takes one chat at a time and one chat may wait: with Carol's chat hers and
+    Dave's waiting, the page is told busy, and Erin's start is refused with busy."""
+    server = start_server(make_application(agent_capacity="1", queue_max_waiting="1"))
+    alice = open_agent(server, clients, agent_cookie, "alice")
+    carol = open_customer(server, clients, "Carol")
+    alice.until(type="assigned", session_id=carol.until(type="started")["session_id"])
+    dave = open_customer(server, clients, "Dave")
+    dave.until(type="notice", notice="queued")
+    wait_for(lambda: availability_of(server)[0]["reason"] == "busy", 10, "the page to be told busy")
+    assert availability_of(server)[0] == {"available": False, "reason": "busy", "agents": 1, "waiting": 1,
+                                          "expected_wait_s": None}
+    erin = open_customer(server, clients, "Erin")
+    assert erin.until(type="error")["code"] == "busy"
 
 
 def test_outside_opening_hours_the_page_is_told_and_a_start_is_refused(make_application, start_server, clients,
