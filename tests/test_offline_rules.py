@@ -2,6 +2,7 @@
 queue-timeout in the session state machine, whether anybody is there, and the
 checks of an offline message."""
 from datetime import UTC, datetime
+from html import unescape
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -10,10 +11,12 @@ from chat.availability import Absence, Summary, answer, verdict
 from chat.deadlines import deadline_of
 from chat.opening_hours import HoursError, OpeningHours
 from chat.session import ChatError, ChatSession, Participant, Status
+from ha.models import Option
 from ha.options import OptionError, Settings, clean_value
 from transcripts import offline
 
 from .test_inactivity_rules import T, stored
+from .test_options import inline_form
 
 ALICE = Participant.agent(1, "Alice")
 PARIS = ZoneInfo("Europe/Paris")
@@ -188,3 +191,19 @@ def test_odd_but_valid_unicode_is_kept_as_written():
     form = {**GOOD, "name": "Zoë 🦊 \u05e9\u05dc\u05d5\u05dd", "text": "e\u0301\u200d👩‍👩‍👧 \ufeff ok"}
     message = offline.check(form, max_text=100)
     assert message.name == form["name"] and message.text == form["text"]
+
+
+# -- the admin shows what is wrong with opening hours -------------------------------
+
+def test_the_admin_refuses_bad_opening_hours_saying_what_is_wrong(admin_client, make_application):
+    application = make_application()
+    response = admin_client.post(f"/admin/ha/application/{application.pk}/change/",
+                                 inline_form(application, "opening-hours", "mon-fri 18:00-08:00"))
+    assert response.status_code == 200  # the form again, with the error
+    page = unescape(response.content.decode())
+    assert "opening-hours: '18:00-08:00'" in page and "write a range over midnight as two" in page
+    assert not Option.objects.filter(application=application).exists()
+    response = admin_client.post(f"/admin/ha/application/{application.pk}/change/",
+                                 inline_form(application, "opening-hours", "mon-fri 08:00-18:00; sat 09:00-13:00"))
+    assert response.status_code == 302
+    assert application.settings()["opening-hours"] == OpeningHours.parse("mon-fri 08:00-18:00; sat 09:00-13:00")
