@@ -226,3 +226,45 @@ def test_the_page_holds_the_offline_form_with_its_csrf_token(server):
     _, _, page = customer_browser(server).request(f"{server.http}/")
     form = re.search(r'<form id="offline".*?</form>', page, re.S).group(0)
     assert 'name="csrfmiddlewaretoken"' in form and 'name="email"' in form and "<textarea" in form
+
+
+def agent_browser(server: ServerProcess, agent_cookie, username: str) -> Browser:
+    """An agent's browser on its desktop (logged in, with the page's CSRF cookie)."""
+    browser = Browser()
+    browser.set_cookie("sessionid", agent_cookie(username))
+    status, _, _ = browser.request(f"{server.http}/agent/")
+    assert status == 200
+    return browser
+
+
+def test_agents_list_offline_messages_and_one_takes_then_answers_one(pair, agent_cookie):
+    """Alice and Bob see Carol's message on their desktops (through either member);
+    Alice takes it, so Bob can neither take nor answer it; Alice answers it and it
+    leaves the list. Someone who is not an agent sees nothing."""
+    primary, backup = pair
+    status, _, body = customer_browser(primary).request(f"{primary.http}{OFFLINE}", CAROL)
+    message_id = json.loads(body)["id"]
+    alice, bob = agent_browser(primary, agent_cookie, "alice"), agent_browser(backup, agent_cookie, "bob")
+
+    status, headers, listed = bob.request(f"{backup.http}/api/chat/offline-messages")
+    assert status == 200 and headers["Cache-Control"] == "no-store"
+    [shown] = json.loads(listed)["messages"]
+    assert shown | {"at": None} == {"id": message_id, "state": "unanswered", "handled_by": "", "at": None,
+                                    "email": CAROL["email"], "name": "Carol", "text": CAROL["text"]}
+
+    moves = f"/api/chat/offline-messages/{message_id}"
+    assert alice.request(f"{primary.http}{moves}/take", {})[0] == 200
+    for what in ("take", "answer"):
+        status, _, body = bob.request(f"{backup.http}{moves}/{what}", {})
+        assert (status, json.loads(body)["code"]) == (409, "not-yours"), what
+    [shown] = json.loads(bob.request(f"{backup.http}/api/chat/offline-messages")[2])["messages"]
+    assert (shown["state"], shown["handled_by"]) == ("taken", "alice")
+    status, _, body = alice.request(f"{primary.http}{moves}/answer", {})
+    assert (status, json.loads(body)["state"]) == (200, "answered")
+    assert json.loads(alice.request(f"{primary.http}/api/chat/offline-messages")[2])["messages"] == []
+    assert Transcript.objects.get(session_id=message_id).handled_by == "alice"
+
+    outsider = customer_browser(primary)
+    assert outsider.request(f"{primary.http}/api/chat/offline-messages")[0] == 403
+    assert outsider.request(f"{primary.http}{moves}/take", {})[0] == 403
+    assert alice.request(f"{primary.http}{moves}/take")[0] == 405  # a GET moves nothing

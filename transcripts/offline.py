@@ -5,6 +5,7 @@ event) with ``offline = unanswered``, so the admin lists it beside the chats and
 filters on it; an operator marks it taken, then answered. ``check`` validates
 what the page posted, with the edge's rules for strings (chat.inbound) and the
 errors of the socket protocol; ``leave`` stores it; ``mark`` moves its state.
+``open_messages`` and ``move`` are the agent desktop's list and its take / answer.
 Views and the admin only adapt to these.
 """
 from __future__ import annotations
@@ -14,12 +15,14 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.db import transaction
+from django.db.models import Q
 
 from chat.frames import ErrorCode, Event
 from chat.inbound import MAX_NICKNAME, MAX_SESSION_ID, checked_string
@@ -113,3 +116,44 @@ async def within_limit(client: Any, address: str | None, per_hour: int) -> bool:
         pipe.incr(key)
         _, count = await pipe.execute()
     return count <= per_hour
+
+
+# The most offline messages the agent desktop lists at once, newest first.
+DESK_LIST = 50
+
+
+def open_messages(limit: int = DESK_LIST) -> list[dict[str, Any]]:
+    """The offline messages still to answer (unanswered or taken), newest first, as
+    the agent desktop shows them."""
+    rows = (Transcript.objects.filter(offline__in=[Transcript.Offline.UNANSWERED, Transcript.Offline.TAKEN])
+            .order_by("-started_at").prefetch_related("participants", "events")[:limit])
+    listed = []
+    for row in rows:
+        customer = next(iter(row.participants.all()), None)
+        first = next(iter(row.events.all()), None)
+        listed.append({
+            "id": row.session_id, "state": row.offline, "handled_by": row.handled_by, "email": row.email,
+            "name": customer.nickname if customer else "", "text": first.data.get("text", "") if first else "",
+            "at": iso(row.started_at),
+        })
+    return listed
+
+
+class Move(StrEnum):
+    TAKE = "take"
+    ANSWER = "answer"
+
+
+def move(message_id: str, what: Move, by: str) -> bool:
+    """Take an unanswered message, or mark one answered (an unanswered one, or one
+    ``by`` took); whether it moved. One conditional update: of two agents who take
+    the same message at once, one wins."""
+    offline_messages = Transcript.objects.filter(session_id=message_id)
+    if what is Move.TAKE:
+        movable = offline_messages.filter(offline=Transcript.Offline.UNANSWERED)
+        target = Transcript.Offline.TAKEN
+    else:
+        movable = offline_messages.filter(
+            Q(offline=Transcript.Offline.UNANSWERED) | Q(offline=Transcript.Offline.TAKEN, handled_by=by))
+        target = Transcript.Offline.ANSWERED
+    return movable.update(offline=target, handled_by=by[:150]) == 1

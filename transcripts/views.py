@@ -1,12 +1,14 @@
 """The saved transcript over HTTP, for staff only (contract: /api/transcripts/<id>.json|.txt);
-the offline message a customer leaves when nobody is there (issue 13)."""
+the offline message a customer leaves when nobody is there, and the agent desktop's
+list of them with take / answer (issue 13)."""
 from __future__ import annotations
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import get_object_or_404
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
+from chat.agents import is_agent
 from chat.frames import ErrorCode
 from chat.session import ChatError
 from ha.options import Settings
@@ -15,8 +17,8 @@ from ha.runtime import current
 from . import export, offline
 from .models import Transcript
 
-# HTTP statuses of the offline form's answers.
-CREATED, BAD_REQUEST, TOO_MANY_REQUESTS = 201, 400, 429
+# HTTP statuses of the offline form's answers (and the desk's CONFLICT: taken by another).
+CREATED, BAD_REQUEST, FORBIDDEN, CONFLICT, TOO_MANY_REQUESTS = 201, 400, 403, 409, 429
 
 
 def _transcript(request: HttpRequest, session_id: str) -> Transcript | HttpResponse:
@@ -58,3 +60,37 @@ async def offline_message(request: HttpRequest) -> HttpResponse:
     pair = instance.pair if instance is not None else ""
     transcript = await sync_to_async(offline.leave)(message, pair)
     return JsonResponse(offline.receipt(transcript), status=CREATED)
+
+
+def _not_an_agent(request: HttpRequest) -> JsonResponse | None:
+    if is_agent(request.user):
+        return None
+    return JsonResponse(ChatError(ErrorCode.NOT_YOURS, "offline messages are for agents (log in as one)").frame(),
+                        status=FORBIDDEN)
+
+
+@require_GET
+def offline_messages(request: HttpRequest) -> HttpResponse:
+    """``GET /api/chat/offline-messages``: the offline messages still to answer, for
+    the agent desktop (agents only)."""
+    refused = _not_an_agent(request)
+    if refused is not None:
+        return refused
+    response = JsonResponse({"messages": offline.open_messages()})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+def offline_message_move(request: HttpRequest, message_id: str, what: str) -> HttpResponse:
+    """``POST /api/chat/offline-messages/<id>/take`` or ``/answer`` (agents only, CSRF):
+    200 once moved, 409 when another agent took it first or it is not open."""
+    refused = _not_an_agent(request)
+    if refused is not None:
+        return refused
+    by = request.user.get_username()
+    if not offline.move(message_id, offline.Move(what), by):
+        return JsonResponse(ChatError(ErrorCode.NOT_YOURS, f"offline message {message_id} is not open to {what} "
+                                      "(another agent took it, or it is answered)").frame(), status=CONFLICT)
+    return JsonResponse({"id": message_id, "state": Transcript.objects.get(session_id=message_id).offline,
+                         "handled_by": by})

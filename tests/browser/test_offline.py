@@ -54,3 +54,32 @@ def test_a_wait_nobody_answers_in_time_turns_into_the_offline_form(make_applicat
     row = Transcript.objects.get(offline="unanswered")
     assert row.events.get().data["after_chat"] == carol.evaluate(
         "JSON.parse(sessionStorage.getItem('chat.customer')).session_id")
+
+
+def test_an_agent_takes_then_answers_an_offline_message_on_the_desktop(make_application, start_server, pages,
+                                                                       login_agent):
+    """Carol's message (with a line break and markup, shown as text) is on Alice's
+    desktop; she takes it, then marks it answered, and it leaves the list."""
+    server = start_server(make_application())
+    text = "Call me back, please.\n<b>not bold</b>"
+    carol = pages.open("customer", f"{server.http}/")
+    carol.fill("#offline input[name=name]", "Carol")
+    carol.fill("#offline input[name=email]", "carol@example.com")
+    carol.fill("#offline textarea[name=text]", text)
+    carol.click("#offline button")
+    expect(carol.locator("#offline-done")).to_be_visible()
+
+    desk = login_agent(pages, server.http, "alice")
+    item = desk.locator("#offline-list li")
+    expect(item).to_have_count(1)
+    expect(item.locator(".who")).to_have_text("Carol")
+    expect(item.locator(".text")).to_have_text(text)
+    expect(item.locator("a.email")).to_have_attribute("href", "mailto:carol@example.com")
+    pages.screenshot(desk, "agent-offline-messages")
+    item.get_by_role("button", name="Take").click()
+    expect(item).to_have_attribute("data-state", "taken")
+    expect(item.locator(".meta")).to_contain_text("taken by you")
+    item.get_by_role("button", name="Mark answered").click()
+    expect(desk.locator("#offline-list li")).to_have_count(0)
+    expect(desk.locator("#offline-none")).to_be_visible()
+    assert Transcript.objects.get().offline == "answered"
