@@ -268,3 +268,27 @@ def test_agents_list_offline_messages_and_one_takes_then_answers_one(pair, agent
     assert outsider.request(f"{primary.http}/api/chat/offline-messages")[0] == 403
     assert outsider.request(f"{primary.http}{moves}/take", {})[0] == 403
     assert alice.request(f"{primary.http}{moves}/take")[0] == 405  # a GET moves nothing
+
+
+def test_a_wait_keeps_its_queue_timeout_across_a_failover(make_application, start_server, clients):
+    """Dave waits; the primary is killed -9; the backup restores his chat and, still
+    counting from his queued notice (it is in the live log), closes it with reason
+    queue-timeout. Dave, back on the backup, gets it after the missed events."""
+    name = f"offline-{uuid.uuid4().hex[:6]}"
+    options = {"queue_timeout": "3", "session_restoration_mode": "simple"}
+    primary = start_server(make_application(f"{name}-primary", pair=name, **options))
+    backup = start_server(make_application(f"{name}-backup", pair=name, role="backup", **options), serving=False)
+    dave = open_customer(primary, clients, "Dave")
+    started = dave.until(type="started")
+    queued = dave.until(type="notice", notice="queued")
+    primary.kill()
+    backup.wait_serving()
+
+    back = Client.open(f"{backup.ws}/ws/chat/")
+    clients.append(back)
+    back.send(type="resume", session_id=started["session_id"], token=started["token"], last_seq=queued["seq"])
+    closed = back.until(type="closed", timeout=15)
+    assert closed["reason"] == "queue-timeout"
+    assert when(closed) - when(queued) >= 3
+    kinds = [event["type"] for event in back.events(started["session_id"])]
+    assert kinds[-1] == "closed" and "disconnected" in kinds
