@@ -14,7 +14,6 @@ after a few seconds: a pair with no serving member has nobody there.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,8 +31,6 @@ from .opening_hours import OpeningHours
 from .periodic import while_serving
 from .registry import Registry
 from .session import ChatError
-
-logger = logging.getLogger(__name__)
 
 # How often the serving member writes its summary, and how long one lives: long
 # enough to outlast a failover (about a second), short enough that a pair with
@@ -94,7 +91,7 @@ expected_wait_s: Callable[[Summary | None, Mapping[str, Any]], int | None] = _no
 
 
 def answer(settings: Mapping[str, Any], summary: Summary | None, now: datetime | None = None) -> dict[str, Any]:
-    """The endpoint's JSON (docs/protocol.md, "Availability")."""
+    """The endpoint's JSON (docs/protocol.md, "Nobody there")."""
     absence = verdict(in_opening_hours(settings, now), summary, settings["queue-max-waiting"])
     return {
         "available": absence is None,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ALWAYS = "always"
@@ -93,7 +93,3 @@ def zone(name: str) -> ZoneInfo:
     except (ZoneInfoNotFoundError, ValueError) as error:
         raise HoursError(f"{name!r} is not a known time zone (an IANA name such as Europe/Paris)") from error
 
-
-def open_now(hours: OpeningHours, zone_: tzinfo, now: datetime | None = None) -> bool:
-    """See OpeningHours.is_open; ``now`` defaults to the current time."""
-    return hours.is_open(now or datetime.now(UTC), zone_)

@@ -79,7 +79,8 @@ class ChatService:
     async def run(self) -> None:
         """Background work of a serving instance: deadlines (chat.sweeper), places in
         the queue (chat.queue); logouts that close agent sockets (chat.logouts); an
-        operator's close from the admin (chat.operator)."""
+        operator's close from the admin (chat.operator); who is there, for the pages
+        (chat.availability)."""
         await asyncio.gather(self.sweeper.run(), self.queue.run(), self.broadcasts.run(), self.presence.run())
 
     # -- sockets --------------------------------------------------------------
