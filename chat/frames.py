@@ -65,6 +65,7 @@ class CloseReason(StrEnum):
     NOT_RESTORED = "not-restored"
     INACTIVITY = "inactivity"
     OPERATOR_CLOSED = "operator-closed"  # from the admin (chat.operator)
+    QUEUE_TIMEOUT = "queue-timeout"  # waited past queue-timeout: the offline path
 
 
 class ErrorCode(StrEnum):
@@ -85,6 +86,8 @@ class ErrorCode(StrEnum):
     BUSY = "busy"  # the queue is full: no new chat now
     TOO_MANY_SOCKETS = "too-many-sockets"  # from one client address
     UNAVAILABLE = "unavailable"  # the store did not answer: nothing was done, send again
+    CLOSED = "closed"  # start outside opening-hours: nobody is there (the offline path)
+    BAD_EMAIL = "bad-email"  # the offline form's email is not an address
     # A transfer's target is not an agent logged in, available and under capacity.
     AGENT_UNAVAILABLE = "agent-unavailable"
 

@@ -5,5 +5,5 @@ from . import views
 urlpatterns = [
     path("", views.customer_page, name="customer"),
     path("agent/", views.agent_page, name="agent"),
-    path("api/chat/wait", views.wait_view, name="chat-wait"),
+    path("api/chat/availability", views.availability_view, name="availability"),
 ]
