@@ -348,9 +348,10 @@ class ChatSession:
 
     def transfer_note(self, who: Participant, text: str) -> dict[str, Any]:
         """What an agent writes for the next one: internal (never the customer's to
-        see once events carry visibility: docs/protocol.md)."""
-        return self.event(Event.NOTICE, notice=str(Notice.TRANSFER_NOTE), **self._by(who), text=text,
-                          visibility="internal")
+        see once events carry visibility: docs/protocol.md). ``visibility`` is the
+        first key, as the supervisors' live log (issue 13) tells internal events by it."""
+        return {"visibility": "internal",
+                **self.event(Event.NOTICE, notice=str(Notice.TRANSFER_NOTE), **self._by(who), text=text)}
 
     def close(self, who: Participant) -> dict[str, Any]:
         self._check_member(who)
