@@ -12,9 +12,9 @@ import pytest
 from chat import live_sessions
 from chatsite import rediskeys
 
-from .conftest import log_length
+from .conftest import log_length, run_switchover
 from .harness import Client, Participant, new_client_id, wait_for
-from .test_failover import pair  # noqa: F401 (the primary and backup fixture)
+from .test_failover import pair, topology  # noqa: F401 (pair: the primary and backup fixture)
 
 
 def listed(desk: Client | Participant) -> list[dict]:
@@ -216,13 +216,19 @@ def test_a_chat_handed_back_goes_to_another_agent_with_room_else_back_to_its_age
     assert [(e["type"], e["nickname"]) for e in log[-2:]] == [("left", "Alice"), ("joined", "Alice")]
 
 
-def test_a_transfer_survives_a_kill_9_of_the_primary(pair, agent_cookie, redis_client):  # noqa: F811
-    primary, backup = pair()
-    servers = [primary.ws, backup.ws]
-    alice = Participant(servers, "/ws/agent/", cookie=agent_cookie("alice"))
-    bob = Participant(servers, "/ws/agent/", cookie=agent_cookie("bob"))
-    carol = Participant(servers, "/ws/chat/")
-    try:
+@pytest.fixture
+def transferred(pair, agent_cookie):  # noqa: F811
+    """Carol's chat, handed by alice to bob, on a primary with its backup: (primary,
+    backup, alice, bob, carol, session_id), each a Participant that fails over."""
+    made: list[Participant] = []
+
+    def start():
+        primary, backup = pair()
+        servers = [primary.ws, backup.ws]
+        alice = Participant(servers, "/ws/agent/", cookie=agent_cookie("alice"))
+        bob = Participant(servers, "/ws/agent/", cookie=agent_cookie("bob"))
+        carol = Participant(servers, "/ws/chat/")
+        made.extend((alice, bob, carol))
         alice.connect()
         alice.send(type="ready")
         carol.connect()
@@ -235,35 +241,56 @@ def test_a_transfer_survives_a_kill_9_of_the_primary(pair, agent_cookie, redis_c
         carol.drain_until_acked()
         bob.connect()
         bob.send(type="ready")
-        bob_id = transfer_target(alice, "Bob")
-        alice.send(type="transfer", session_id=session_id, to=bob_id)
+        alice.send(type="transfer", session_id=session_id, to=transfer_target(alice, "Bob"))
         bob.until(type="assigned", session_id=session_id)
         bob.until(type="transferred")
         carol.until(type="transferred")
         alice.until(type="transferred")
         bob.resume_frame = {"type": "resume"}
+        return primary, backup, alice, bob, carol, session_id
 
-        primary.kill(signal.SIGKILL)
+    yield start
+    for participant in made:
+        participant.close()
 
-        carol.connect()
-        bob.connect()  # resumes the session it was given: the restored session has bob as its agent
-        bob.say("Bob, after the failover", session_id)
-        carol.sees(session_id, "Bob, after the failover")
-        carol.say("Carol, after the failover")
-        bob.sees(session_id, "Carol, after the failover")
-        for side in (carol, bob):
-            events = side.events(session_id)
-            assert_gapless(events)
-            assert [e["to"]["nickname"] for e in events if e["type"] == "transferred"] == ["Bob"]
-        # What an operator sees (the admin's live sessions, rebuilt from the log): Bob's chat.
-        [live] = [row for row in live_sessions.read(redis_client, [live_sessions.pair_of(redis_client, session_id)])
-                  if row.session_id == session_id]
-        assert live.agent == "Bob"
-        # Alice's desk asks for the chat back after the failover: it is not hers any more.
-        alice.connect()
-        alice.send(type="resume", sessions={session_id: alice.last_seq(session_id)})
-        refused = alice.until(type="error")
-        assert (refused["code"], refused["session_id"]) == ("not-yours", session_id)
-    finally:
-        for participant in (alice, bob, carol):
-            participant.close()
+
+def assert_bob_has_the_chat(bob: Participant, carol: Participant, session_id: str) -> None:
+    bob.say("Bob, on the new primary", session_id)
+    carol.sees(session_id, "Bob, on the new primary")
+    carol.say("Carol, on the new primary")
+    bob.sees(session_id, "Carol, on the new primary")
+    for side in (carol, bob):
+        events = side.events(session_id)
+        assert_gapless(events)
+        assert [e["to"]["nickname"] for e in events if e["type"] == "transferred"] == ["Bob"]
+
+
+def test_a_transfer_survives_a_kill_9_of_the_primary(transferred, redis_client):
+    primary, _, alice, bob, carol, session_id = transferred()
+
+    primary.kill(signal.SIGKILL)
+
+    carol.connect()
+    bob.connect()  # resumes the session it was given: the restored session has bob as its agent
+    assert_bob_has_the_chat(bob, carol, session_id)
+    # What an operator sees (the admin's live sessions, rebuilt from the log): Bob's chat.
+    [live] = [row for row in live_sessions.read(redis_client, [live_sessions.pair_of(redis_client, session_id)])
+              if row.session_id == session_id]
+    assert live.agent == "Bob"
+    # Alice's desk asks for the chat back after the failover: it is not hers any more.
+    alice.connect()
+    alice.send(type="resume", sessions={session_id: alice.last_seq(session_id)})
+    refused = alice.until(type="error")
+    assert (refused["code"], refused["session_id"]) == ("not-yours", session_id)
+
+
+def test_a_transfer_carries_over_a_switchover(transferred, redis_url):
+    primary, backup, _, bob, carol, session_id = transferred()
+
+    result = run_switchover(topology(primary)["pair"], redis_url)
+    assert result.returncode == 0, result.stderr
+
+    for side in (carol, bob):
+        side.connect()
+        assert side.connected_to == backup.ws
+    assert_bob_has_the_chat(bob, carol, session_id)
