@@ -185,8 +185,7 @@ function addPanel(id) {
     const note = form.elements.note.value.trim() || undefined;
     // "Back to the queue" is the agent's leave, with the note for whoever takes the chat next.
     command(to ? { type: "transfer", session_id: id, to, note } : { type: "leave", session_id: id, note });
-    form.hidden = true;
-    form.elements.note.value = "";
+    form.hidden = true; // the note stays until the chat is handed on: a refused transfer can be sent again
     watchTargets();
   });
   nodes.dismiss.addEventListener("click", () => {
@@ -290,6 +289,7 @@ function setEnded(id, text) {
   nodes.transfer.hidden = ended;
   if (ended) {
     nodes.transferForm.hidden = true;
+    nodes.transferForm.elements.note.value = "";
     watchTargets();
   }
   nodes.dismiss.hidden = !ended;
