@@ -13,6 +13,10 @@ class In(StrEnum):
     LEAVE = "leave"
     READY = "ready"
     CLOSE = "close"
+    # A supervisor's (chat.supervision): follow a chat silently, stop, join it visibly.
+    MONITOR = "monitor"
+    UNMONITOR = "unmonitor"
+    BARGE_IN = "barge-in"
 
 
 class Out(StrEnum):
@@ -24,6 +28,10 @@ class Out(StrEnum):
     TYPING = "typing"
     ERROR = "error"
     NOT_PRIMARY = "not-primary"
+    # To a supervisor (chat.supervision): the open chats of the pair; a chat now monitored.
+    CHATS = "chats"
+    MONITORING = "monitoring"
+    UNMONITORED = "unmonitored"
 
 
 class Event(StrEnum):
@@ -46,6 +54,14 @@ class Notice(StrEnum):
     # inactivity-control (chat.session.Inactivity): a warning, then the close's text.
     INACTIVITY_ALERT = "inactivity-alert"
     INACTIVITY_CLOSE = "inactivity-close"
+
+
+class Visibility(StrEnum):
+    """Who may see an event (Genesys' visibility ALL / INT). ``all`` is the default and
+    is left off the wire; an ``internal`` event never reaches a customer's socket."""
+
+    ALL = "all"
+    INTERNAL = "internal"
 
 
 class CloseReason(StrEnum):
@@ -75,6 +91,7 @@ class ErrorCode(StrEnum):
     BUSY = "busy"  # the queue is full: no new chat now
     TOO_MANY_SOCKETS = "too-many-sockets"  # from one client address
     UNAVAILABLE = "unavailable"  # the store did not answer: nothing was done, send again
+    NOT_JOINED = "not-joined"  # a supervisor's message to everyone before it barged in
 
 
 # Websocket close codes (4000-4999 are the application's).

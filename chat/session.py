@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from .frames import CloseReason, ErrorCode, Event, Notice
+from .frames import CloseReason, ErrorCode, Event, Notice, Visibility
 
 
 class ChatError(Exception):
@@ -39,6 +39,11 @@ class ChatError(Exception):
 class Role(StrEnum):
     CUSTOMER = "customer"
     AGENT = "agent"
+    SUPERVISOR = "supervisor"  # monitors, coaches, barges in (chat.supervision)
+
+
+# Who sees internal events (visibility INT): everyone but the customer.
+STAFF = frozenset((Role.AGENT, Role.SUPERVISOR))
 
 
 class Status(StrEnum):
@@ -60,6 +65,13 @@ class Participant:
 
         return cls(public_id(user_pk), Role.AGENT, nickname)
 
+    @classmethod
+    def supervisor(cls, user_pk: int, nickname: str) -> Participant:
+        """The supervisor as the chat knows it: an opaque id (chat.supervisors)."""
+        from .supervisors import supervisor_id  # an HMAC under SECRET_KEY: no I/O
+
+        return cls(supervisor_id(user_pk), Role.SUPERVISOR, nickname)
+
     def as_dict(self) -> dict[str, str]:
         return {"id": self.id, "role": str(self.role), "nickname": self.nickname}
 
@@ -79,6 +91,18 @@ def now_iso() -> str:
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def is_internal(event: dict[str, Any]) -> bool:
+    """Whether ``event`` is for agents and supervisors only (visibility ``internal``)."""
+    return event.get("visibility") == Visibility.INTERNAL
+
+
+def customer_seq(event: dict[str, Any]) -> int:
+    """The event's place among those the customer is shown (chat.livelog numbers
+    them, ``customer_seq``); an event stored before there were internal events
+    has none, and its seq is that place."""
+    return event.get("customer_seq", event["seq"])
 
 
 # Notices of inactivity-control itself: never activity, or an alert would restart its own timer.
@@ -127,6 +151,11 @@ class ChatSession:
     # Participants a switchover handed to this instance, by when (unix time): not
     # from the log, as no event marks a move; they are expected to come back.
     following: dict[str, float] = field(default_factory=dict)
+    # Supervisors who barged in (a visible ``joined``), until they leave: participants
+    # as the customer and agent are. One who only monitors is not one of them.
+    supervisors: dict[str, Participant] = field(default_factory=dict)
+    # The customer_seq of the last event the customer is shown (what its resume counts in).
+    customer_last_seq: int = 0
 
     # -- creation and persistence of the first facts ------------------------
 
@@ -171,7 +200,7 @@ class ChatSession:
         for candidate in (self.customer, self.agent):
             if candidate is not None and candidate.id == participant_id:
                 return candidate
-        return None
+        return self.supervisors.get(participant_id)
 
     @property
     def is_open(self) -> bool:
@@ -327,6 +356,42 @@ class ChatSession:
         return [self.event(Event.NOTICE, notice=str(Notice.INACTIVITY_CLOSE), text=text),
                 self.closing(CloseReason.INACTIVITY)]
 
+    def internal(self, type_: Event, **fields: Any) -> dict[str, Any]:
+        """An event for agents and supervisors only. ``visibility`` is its first key:
+        the live log's script tells it from its first bytes (chat.livelog)."""
+        return {"visibility": str(Visibility.INTERNAL), **self.event(type_, **fields)}
+
+    def staff_message(self, who: Participant, text: str, client_id: str, max_length: int,
+                      visibility: Visibility) -> dict[str, Any]:
+        """A message of an agent or a supervisor, to everyone or (``internal``) to the
+        staff only: a supervisor's coaching, an agent's answer to it. A supervisor
+        speaks to everyone only once it barged in; a customer never writes internal."""
+        if who.role not in STAFF:
+            raise ChatError(ErrorCode.BAD_FRAME, "only agents and supervisors write internal messages")
+        if who.role is Role.SUPERVISOR and visibility is Visibility.ALL and who.id not in self.supervisors:
+            raise ChatError(ErrorCode.NOT_JOINED, f"barge in to session {self.id} before writing to everyone; "
+                            "a message with visibility 'internal' coaches the agent")
+        if who.role is Role.AGENT:
+            self._check_member(who)
+        if visibility is Visibility.ALL:
+            return self.message(who, text, client_id, max_length)
+        self._check_open()
+        if not text.strip():
+            raise ChatError(ErrorCode.BAD_FRAME, "message text is empty")
+        if len(text) > max_length:
+            raise ChatError(ErrorCode.TOO_LONG,
+                            f"message text is {len(text)} characters; at most {max_length} are allowed")
+        return self.internal(Event.MESSAGE, **self._by(who), text=text, client_id=client_id)
+
+    def barge_in(self, who: Participant) -> dict[str, Any]:
+        """A supervisor joins the chat visibly: everyone, the customer included, sees it."""
+        self._check_open()
+        if who.role is not Role.SUPERVISOR:
+            raise ChatError(ErrorCode.BAD_FRAME, "only a supervisor barges in")
+        if who.id in self.supervisors:
+            raise ChatError(ErrorCode.BAD_FRAME, f"you have joined session {self.id} already")
+        return self.event(Event.JOINED, **self._by(who))
+
     def disconnected(self, who: Participant) -> dict[str, Any] | None:
         """The event for a participant whose socket went away, if it was connected."""
         if not self.is_open or who.id not in self.connected:
@@ -344,6 +409,9 @@ class ChatSession:
         """Fold a stored event into the state; events come in seq order."""
         self.last_seq = event["seq"]
         kind = event["type"]
+        if is_internal(event):
+            return  # coaching: nobody joins, leaves or is timed by it
+        self.customer_last_seq = customer_seq(event)
         if kind == Event.MESSAGE or not self.last_message_at:
             self.last_message_at = datetime.fromisoformat(event["at"]).timestamp()
         if kind in (Event.JOINED, Event.LEFT, Event.MESSAGE):
@@ -360,7 +428,9 @@ class ChatSession:
             self.following.pop(who, None)
         if kind == Event.JOINED:
             self.connected.add(who)
-            if event["role"] == Role.AGENT:
+            if event["role"] == Role.SUPERVISOR:
+                self.supervisors[who] = Participant(who, Role.SUPERVISOR, event["nickname"])
+            elif event["role"] == Role.AGENT:
                 self.agent = Participant(who, Role.AGENT, event["nickname"])
                 self.status = Status.ACTIVE
                 self.queued_since = None
@@ -371,6 +441,7 @@ class ChatSession:
             self.away_since[who] = datetime.fromisoformat(event["at"]).timestamp()
         elif kind == Event.LEFT:
             self.connected.discard(who)
+            self.supervisors.pop(who, None)
             if event["role"] == Role.AGENT and self.status is Status.ACTIVE:
                 self.agent = None
                 self.status = Status.QUEUED

@@ -5,4 +5,5 @@ from . import views
 urlpatterns = [
     path("", views.customer_page, name="customer"),
     path("agent/", views.agent_page, name="agent"),
+    path("supervisor/", views.supervisor_page, name="supervisor"),
 ]
