@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from chat.frames import Event
+from chat.frames import Event, Visibility
 from chat.session import iso
 
 from .models import Transcript
@@ -51,7 +51,7 @@ def as_text(transcript: Transcript) -> str:
     lines = [one_line(line) for line in lines]
     lines.append("")
     for event in data["events"]:
-        lines.append(f"[{event['seq']}] {one_line(str(event['at']))} {_line(event, nicknames)}")
+        lines.append(f"[{event['seq']}] {one_line(str(event['at']))} {_visibility(event)}{_line(event, nicknames)}")
     return "\n".join(lines) + "\n"
 
 
@@ -82,6 +82,11 @@ def _message_text(text: str) -> str:
     indented by CONTINUATION (every line break of str.splitlines counts)."""
     first, *rest = text.splitlines() or [""]
     return "\n".join([one_line(first), *(CONTINUATION + one_line(line) for line in rest)])
+
+
+def _visibility(event: dict[str, Any]) -> str:
+    """What marks an event the customer was never shown (issue 13): staff read this export."""
+    return "(internal) " if event.get("visibility") == Visibility.INTERNAL else ""
 
 
 def _line(event: dict[str, Any], nicknames: dict[str, str]) -> str:
