@@ -4,6 +4,8 @@ reaches a customer's socket, live, on resume, after a kill -9 of the primary, no
 in an export a customer can reach."""
 from __future__ import annotations
 
+import io
+import json
 import signal
 
 import pytest
@@ -197,6 +199,8 @@ def test_the_saved_transcript_keeps_visibility_and_only_staff_reach_it(chat, sup
     sue.until(type="monitoring")
     coach(sue, session_id, "close it politely")
     alice.until(type="message", text="close it politely")
+    alice.send(type="message", session_id=session_id, text="anything else?", client_id=new_client_id())
+    alice.until(type="message", text="anything else?")
     alice.send(type="close", session_id=session_id)
     closed = alice.until(type="closed")
     transcript = wait_for(lambda: Transcript.objects.filter(session_id=session_id, saved_seq__gte=closed["seq"],
@@ -215,6 +219,19 @@ def test_the_saved_transcript_keeps_visibility_and_only_staff_reach_it(chat, sup
     assert [e.get("visibility") for e in exported["events"] if e.get("text") == "close it politely"] == ["internal"]
     text = staff.get(f"/api/transcripts/{session_id}.txt").content.decode()
     assert "(internal) Sue: close it politely" in text
+
+    # The customer's export (what may be mailed to Carol): as she was shown the chat.
+    out = io.StringIO()
+    call_command("export_transcript", session_id, format="json", for_customer=True, stdout=out)
+    mine = json.loads(out.getvalue())
+    assert_never_internal(mine["events"], "close it politely")
+    assert [e["seq"] for e in mine["events"]] == list(range(1, len(mine["events"]) + 1))
+    assert "anything else?" in [e.get("text") for e in mine["events"]]
+    assert {p["role"] for p in mine["participants"]} == {"customer", "agent"}
+    out = io.StringIO()
+    call_command("export_transcript", session_id, for_customer=True, stdout=out)
+    assert "close it politely" not in out.getvalue() and "Sue" not in out.getvalue()
+    assert "(internal)" not in out.getvalue() and "Alice: anything else?" in out.getvalue()
 
 
 def test_a_coach_message_sent_just_before_a_kill_9_stays_internal_after_the_takeover(
