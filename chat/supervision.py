@@ -97,7 +97,7 @@ class Supervision:
         supervisor = self._supervisor(socket)
         session = self.messages.sessions.get(session_id)
         if session is None:
-            raise ChatError(ErrorCode.SESSION_CLOSED, f"session {session_id} is not open")
+            raise ChatError(ErrorCode.SESSION_CLOSED, f"session {session_id} is not open", session_id)
         async with self.messages.lock(session_id):
             page = await self.messages.log.events_after(session_id, last_seq)
             if not self.registry.attach(session_id, socket, supervisor):
@@ -164,9 +164,9 @@ class Supervision:
     def _monitored(self, socket: Socket, session_id: str) -> tuple[ChatSession, Participant]:
         supervisor = self._supervisor(socket)
         if session_id not in self.registry.sessions(socket):
-            raise ChatError(ErrorCode.NOT_YOURS, f"monitor session {session_id} first")
+            raise ChatError(ErrorCode.NOT_YOURS, f"monitor session {session_id} first", session_id)
         session = self.messages.sessions.get(session_id)
         if session is None:
-            raise ChatError(ErrorCode.SESSION_CLOSED, f"session {session_id} is closed")
+            raise ChatError(ErrorCode.SESSION_CLOSED, f"session {session_id} is closed", session_id)
         return session, supervisor
 

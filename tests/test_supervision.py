@@ -18,19 +18,6 @@ from .test_failover import assert_each_once_in_order, pair  # noqa: F401  (a fix
 
 
 @pytest.fixture
-def supervisor_cookie(transactional_db):
-    """Log a supervisor in (createagent --supervisor) and give its session cookie."""
-
-    def login(username: str) -> str:
-        call_command("createagent", username, password=AGENT_PASSWORD, name=username.title(), supervisor=True)
-        http = HttpClient()
-        assert http.login(username=username, password=AGENT_PASSWORD)
-        return http.cookies["sessionid"].value
-
-    return login
-
-
-@pytest.fixture
 def supervisor(server, clients, supervisor_cookie):
     """Sue's supervisor socket, with the first list of chats read."""
 

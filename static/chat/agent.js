@@ -131,7 +131,8 @@ function addPanel(id) {
     transcript: panel.querySelector(".transcript"),
     outbox: panel.querySelector(".outbox"),
     form: panel.querySelector("form.reply"),
-    input: panel.querySelector("form.reply input"),
+    input: panel.querySelector("form.reply input[name=text]"),
+    internal: panel.querySelector("form.reply input[name=internal]"),
     ended: panel.querySelector(".ended"),
     close: panel.querySelector(".close-chat"),
     leave: panel.querySelector(".leave-chat"),
@@ -156,7 +157,10 @@ function addPanel(id) {
     const text = nodes.input.value;
     if (!text.trim() || chat.ended) return;
     entry.typingSender.stop();
-    conn.sendReliably({ type: "message", session_id: id, text, client_id: newClientId() });
+    const frame = { type: "message", session_id: id, text, client_id: newClientId() };
+    // "Staff only": an answer to a supervisor's coaching, never shown to the customer (issue 13).
+    if (nodes.internal?.checked) frame.visibility = "internal";
+    conn.sendReliably(frame);
     drawOutbox(id);
     nodes.input.value = "";
     nodes.input.focus();
