@@ -53,7 +53,8 @@ def test_sue_monitors_coaches_alice_and_barges_in_while_carol_sees_only_what_is_
     assert_each_seq_once(carol)
 
     monitored.locator("button.barge-in").click()
-    expect(carol.locator("#transcript li[data-type=joined]").filter(has_text="Sue (supervisor) joined")).to_have_count(1)
+    barged = carol.locator("#transcript li[data-type=joined]").filter(has_text="Sue (supervisor) joined")
+    expect(barged).to_have_count(1)
     expect(monitored.locator("button.leave-chat")).to_be_visible()
     monitored.locator("input[name=everyone]").check()
     say(monitored, "Hello Carol, I am the supervisor")
