@@ -151,7 +151,8 @@ function addPanel(id) {
   panels.set(id, entry);
   for (const event of chat.events) nodes.transcript.append(eventItem(event, chat.participant_id));
 
-  nodes.input.addEventListener("input", () => entry.typingSender.input());
+  // A staff-only answer (issue 13) does not tell the customer someone is typing.
+  nodes.input.addEventListener("input", () => { if (!nodes.internal?.checked) entry.typingSender.input(); });
   nodes.form.addEventListener("submit", (submit) => {
     submit.preventDefault();
     const text = nodes.input.value;
