@@ -182,7 +182,10 @@ class Messages:
             return
         async with self.lock(session_id):
             if session.is_open:
-                await self.store(session, session.event(Event.NOTICE, notice=str(notice), **fields))
+                # A save's notice says what was saved in each side's count (issue 13: visibility).
+                event = session.save_notice(fields["saved_seq"]) if notice == Notice.UCS_SAVE else session.event(
+                    Event.NOTICE, notice=str(notice), **fields)
+                await self.store(session, event)
 
     async def end(self, session_id: str, reason: CloseReason) -> None:
         """Close an open session for ``reason``; every participant gets ``closed``."""

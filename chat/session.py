@@ -8,6 +8,7 @@ primary rebuilds it after a failover.
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import json
@@ -156,6 +157,11 @@ class ChatSession:
     supervisors: dict[str, Participant] = field(default_factory=dict)
     # The customer_seq of the last event the customer is shown (what its resume counts in).
     customer_last_seq: int = 0
+    # The seqs of the internal events, in order (from the log): what a log seq is in the
+    # customer's count. And the seqs of the events the customer is shown (save notices
+    # aside) since the last save it was told of: whether a new save is news to it.
+    internal_seqs: list[int] = field(default_factory=list)
+    shown_unsaved: list[int] = field(default_factory=list)
 
     # -- creation and persistence of the first facts ------------------------
 
@@ -392,6 +398,23 @@ class ChatSession:
             raise ChatError(ErrorCode.BAD_FRAME, f"you have joined session {self.id} already")
         return self.event(Event.JOINED, **self._by(who))
 
+    def customer_count(self, seq: int) -> int:
+        """How many of the events up to log seq ``seq`` the customer is shown."""
+        return seq - bisect.bisect_right(self.internal_seqs, seq)
+
+    def save_notice(self, saved_seq: int) -> dict[str, Any]:
+        """The ``ucs-save`` notice for a save up to log seq ``saved_seq``. Once there are
+        internal events, a save that brought the customer nothing new (it only covered
+        coaching, or its own notices) is internal too, so a customer is never told of a
+        save it cannot see, and one it is told carries ``customer_saved_seq``, the save point in its own
+        count, which it is shown as ``saved_seq`` (chat.visibility)."""
+        if not self.internal_seqs:
+            return self.event(Event.NOTICE, notice=str(Notice.UCS_SAVE), saved_seq=saved_seq)
+        if not self.shown_unsaved or self.shown_unsaved[0] > saved_seq:
+            return self.internal(Event.NOTICE, notice=str(Notice.UCS_SAVE), saved_seq=saved_seq)
+        return self.event(Event.NOTICE, notice=str(Notice.UCS_SAVE), saved_seq=saved_seq,
+                          customer_saved_seq=self.customer_count(saved_seq))
+
     def disconnected(self, who: Participant) -> dict[str, Any] | None:
         """The event for a participant whose socket went away, if it was connected."""
         if not self.is_open or who.id not in self.connected:
@@ -410,8 +433,14 @@ class ChatSession:
         self.last_seq = event["seq"]
         kind = event["type"]
         if is_internal(event):
+            self.internal_seqs.append(event["seq"])
             return  # coaching: nobody joins, leaves or is timed by it
         self.customer_last_seq = customer_seq(event)
+        if kind == Event.NOTICE and event["notice"] == Notice.UCS_SAVE:
+            saved = event.get("saved_seq", 0)
+            self.shown_unsaved = [seq for seq in self.shown_unsaved if seq > saved]
+        else:
+            self.shown_unsaved.append(event["seq"])
         if kind == Event.MESSAGE or not self.last_message_at:
             self.last_message_at = datetime.fromisoformat(event["at"]).timestamp()
         if kind in (Event.JOINED, Event.LEFT, Event.MESSAGE):

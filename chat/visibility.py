@@ -23,8 +23,10 @@ def for_customer(frame: dict[str, Any]) -> dict[str, Any] | None:
         return None if is_internal(frame) else frame
     if is_internal(frame):
         return None
-    if "customer_seq" not in frame:
+    if "customer_seq" not in frame and "customer_saved_seq" not in frame:
         return frame
     shown = {**frame, "seq": customer_seq(frame)}
-    del shown["customer_seq"]
+    shown.pop("customer_seq", None)
+    if "customer_saved_seq" in shown:  # a ucs-save notice: the save point in the customer's count
+        shown["saved_seq"] = shown.pop("customer_saved_seq")
     return shown

@@ -271,3 +271,38 @@ def test_a_coach_message_sent_just_before_a_kill_9_stays_internal_after_the_take
     assert alice.last_seq(session_id) >= carol.last_seq(session_id) + 1
     for participant in (alice, sue, carol):
         participant.close()
+
+
+def test_with_save_notices_the_customer_is_told_only_of_saves_it_can_see(
+        make_application, start_server, worker, agent_cookie, supervisor_cookie, clients):
+    """transcript-auto-save 2: a save that covered only coaching is an internal notice;
+    the next one the customer gets names the save point in its own count."""
+    server = start_server(make_application(transcript_auto_save="2"))
+    alice = Client.open(f"{server.ws}/ws/agent/", cookie=agent_cookie("alice"))
+    carol = Client.open(f"{server.ws}/ws/chat/")
+    sue = Client.open(f"{server.ws}/ws/supervisor/", cookie=supervisor_cookie("sue"))
+    clients.extend([alice, carol, sue])
+    alice.send(type="ready")
+    carol.send(type="start", nickname="Carol")
+    session_id = carol.until(type="started")["session_id"]
+    alice.until(type="assigned", session_id=session_id)
+    sue.send(type="monitor", session_id=session_id)
+    sue.until(type="monitoring")
+    carol.send(type="message", text="hello", client_id=new_client_id())
+    hello = carol.until(type="message", text="hello")
+    carol.until(type="notice", notice="ucs-save", timeout=15)
+    alice.until(type="notice", notice="ucs-save", timeout=15)
+
+    coach(sue, session_id, "psst")
+    coached = alice.until(type="message", text="psst")
+    told_staff = alice.until(type="notice", notice="ucs-save", timeout=15)
+    assert told_staff["visibility"] == "internal" and told_staff["saved_seq"] >= coached["seq"]
+
+    alice.send(type="message", session_id=session_id, text="hi Carol", client_id=new_client_id())
+    hi = carol.until(type="message", text="hi Carol")
+    told = carol.until(type="notice", notice="ucs-save", timeout=15)
+    assert hi["seq"] <= told["saved_seq"] < told["seq"]
+    assert len([f for f in carol.frames if f.get("notice") == "ucs-save"]) == 2
+    assert_never_internal(carol.frames, "psst")
+    assert [e["seq"] for e in carol.events(session_id)] == list(range(1, told["seq"] + 1))
+    assert hello["seq"] < hi["seq"]

@@ -111,3 +111,35 @@ def test_hostile_supervisor_frames_are_refused_with_a_named_error(frame, code):
 def test_a_supervisor_message_is_coaching_unless_it_says_otherwise():
     frame = inbound.supervisor_frame({"type": "message", "session_id": "s", "text": "x"})
     assert frame.visibility is Visibility.INTERNAL
+
+
+def test_a_save_that_covered_only_coaching_is_not_told_to_the_customer(chat):
+    session, hidden = chat
+    first = stored(session, session.save_notice(2), hidden)
+    assert first["saved_seq"] == 2 and "visibility" not in first  # no internal event yet: as before
+    coaching = stored(session, session.staff_message(SUE, "psst", "c1", 100, Visibility.INTERNAL), hidden)
+    internal = stored(session, session.save_notice(coaching["seq"]), hidden)
+    assert internal["visibility"] == "internal" and for_customer(internal) is None
+    said = stored(session, session.message(ALICE, "hi Carol", "c2", 100), hidden)
+    told = stored(session, session.save_notice(said["seq"]), hidden)
+    assert "visibility" not in told and told["saved_seq"] == said["seq"]
+    shown = for_customer(told)
+    # In Carol's count: joined, joined, save notice, "hi Carol" is her fourth event.
+    assert shown["saved_seq"] == for_customer(said)["seq"] == 4
+    assert "customer_saved_seq" not in shown and shown["seq"] == 5
+
+
+def test_a_session_rebuilt_from_its_log_counts_as_the_customer_does():
+    session, _ = ChatSession.open("s1", "pair", "Carol", "billing")
+    hidden: list[int] = []
+    log = [stored(session, session.joined(session.customer), hidden),
+           stored(session, session.joined(ALICE, 0), hidden),
+           stored(session, session.staff_message(SUE, "psst", "c1", 100, Visibility.INTERNAL), hidden),
+           stored(session, session.message(ALICE, "hi", "c2", 100), hidden)]
+    log.append(stored(session, session.save_notice(4), hidden))
+    rebuilt, _ = ChatSession.open("s1", "pair", "Carol", "billing")
+    for event in log:
+        rebuilt.apply(event)
+    assert rebuilt.internal_seqs == [3] and rebuilt.customer_count(rebuilt.last_seq) == rebuilt.customer_last_seq == 4
+    assert rebuilt.shown_unsaved == session.shown_unsaved == []  # only the save notice itself came since
+    assert rebuilt.save_notice(5)["visibility"] == "internal"
