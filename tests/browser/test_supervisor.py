@@ -2,7 +2,7 @@
 the open chats, silent monitoring, coaching only the staff see, barge-in."""
 from playwright.sync_api import expect
 
-from .conftest import DESKTOP
+from .conftest import DESKTOP, FAILOVER_TIMEOUT_MS
 from .pagekit import assert_each_seq_once, expect_message, message_texts, panel, say, start_chat
 
 COACHING = "Offer her the refund"
@@ -65,5 +65,48 @@ def test_sue_monitors_coaches_alice_and_barges_in_while_carol_sees_only_what_is_
     pages.screenshot(carol, "customer-after-barge-in")
 
     assert COACHING not in message_texts(carol)
+    for root in (carol, chat, monitored):
+        assert_each_seq_once(root)
+
+
+def test_the_supervisor_page_rides_out_a_kill_9_and_coaching_stays_internal(
+        make_application, start_server, pages, login_agent, supervisor_cookie):
+    """The server dies just after Sue coached Alice and comes back at epoch 2: Sue's page
+    monitors the chat again on its own, the coaching is still staff only, and Carol
+    never sees it."""
+    application = make_application(session_restoration_mode="simple")
+    first = start_server(application)
+    desk = login_agent(pages, first.http, "alice")
+    desk.check("#available")
+    carol = pages.open("customer", f"{first.http}/")
+    start_chat(carol, "Carol", "outage")
+    chat = panel(desk)
+    say(carol, "before the crash")
+    expect_message(chat, "before the crash")
+    sue = pages.open("sue", f"{first.http}/supervisor/", cookie=supervisor_cookie("sue"), viewport=DESKTOP)
+    sue.locator("#open-chats button.monitor").click()
+    monitored = panel(sue)
+    expect_message(monitored, "before the crash")
+    say(monitored, "coached just before the crash")
+    expect(chat.locator("li.internal").filter(has_text="coached just before the crash")).to_have_count(1)
+
+    first.kill()
+    for page in (carol, desk, sue):
+        expect(page.locator("#status")).to_have_attribute("data-state", "waiting")
+    start_server(application)
+    for page in (carol, desk, sue):
+        expect(page.locator("#status")).to_have_attribute("data-state", "open", timeout=FAILOVER_TIMEOUT_MS)
+        expect(page.locator("#epoch")).to_have_text("2")
+    expect(carol.locator("#transcript li[data-type=reconnected]")).to_have_count(2, timeout=FAILOVER_TIMEOUT_MS)
+    say(monitored, "coached after the crash")
+    expect(chat.locator("li.internal").filter(has_text="coached after the crash")).to_have_count(1)
+    say(chat, "all good again")
+    for root in (carol, monitored):
+        expect_message(root, "all good again")
+    pages.screenshot(sue, "supervisor-page-after-restart")
+
+    expect(chat.locator("li.internal").filter(has_text="coached just before the crash")).to_have_count(1)
+    expect(monitored.locator("li.internal").filter(has_text="coached just before the crash")).to_have_count(1)
+    assert message_texts(carol) == ["before the crash", "all good again"]
     for root in (carol, chat, monitored):
         assert_each_seq_once(root)
