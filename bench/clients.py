@@ -418,6 +418,14 @@ ATTEMPT_TIMEOUT_SECONDS = ANSWER_TIMEOUT_SECONDS
 # An agent that resumes no chat gets no answer to its resume: this much quiet
 # after the resume means the instance serves.
 QUIET_MEANS_SERVING_SECONDS = 0.5
+# A standby socket (docs/protocol.md, "Standby sockets") to the other member, kept
+# as the pages keep one: once its socket to the primary drops, a client sends its
+# resume on the standby, so that a takeover costs it no handshake. A standby that
+# could not be opened (the member is down) is tried again after a pause that doubles
+# from STANDBY_RETRY_FIRST up to STANDBY_RETRY_MAX.
+STANDBY_QUERY = "?standby=1"
+STANDBY_RETRY_FIRST_SECONDS = 1.0
+STANDBY_RETRY_MAX_SECONDS = 8.0
 
 # A hand-over's messages, for the planned stop's "own copy" wait and for the
 # latency outside the hand-overs: those sent from this long before the signal
@@ -473,17 +481,24 @@ class Resilient:
         self._closing = False
         self._hint: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.use_standby = False  # keep a standby socket to the other member (see stand_by)
+        self._standby: ClientConnection | None = None
+        self._standing_by: asyncio.Task[None] | None = None
+        self.standby_resumes = 0  # reconnects made on the standby socket, with no handshake
 
     def last_seq(self, session_id: str) -> int:
         return max(self.views.get(session_id, {}), default=0)
 
-    async def connect(self, deadline: float) -> None:
+    async def connect(self, deadline: float, lost: str | None = None) -> None:
         """Connect to whichever server serves; resume and re-send there. Rounds over the
-        pair until ``deadline`` (``time.monotonic``), then ``gave_up``."""
+        pair until ``deadline`` (``time.monotonic``), then ``gave_up``. After the socket to
+        ``lost`` closed, the round starts at the next server, NEXT_IN_ROUND later, as the
+        pages' does: the one that just dropped us is the least likely to serve."""
         round_ = 0
         while not self._closing:
-            for n, base in enumerate(self._order()):
-                if n:
+            order, after_loss, lost = self._order(lost), lost is not None, None
+            for n, base in enumerate(order):
+                if n or after_loss:
                     await asyncio.sleep(NEXT_IN_ROUND_SECONDS)
                 ws = await self._attempt(base)
                 if ws is not None:
@@ -497,33 +512,46 @@ class Resilient:
             await asyncio.sleep(backoff * (0.8 + random.random() * 0.4))
             round_ += 1
 
-    def _order(self) -> list[str]:
-        """The servers, the one a not-primary named first."""
+    def _order(self, lost: str | None = None) -> list[str]:
+        """The servers, the one a not-primary named first, else the one after ``lost``."""
         hint, self._hint = self._hint, None
         if hint is not None and hint in self.servers:
             return [hint, *(base for base in self.servers if base != hint)]
+        if lost in self.servers:
+            after = self.servers.index(lost) + 1
+            return self.servers[after:] + self.servers[:after]
         return list(self.servers)
 
     async def _attempt(self, base: str) -> ClientConnection | None:
         """A socket to ``base`` that serves, with the resume frames sent; None otherwise."""
+        ws = await self._open(base, self.path)
+        if ws is None:
+            return None
+        return await self._hello(ws, base, QUIET_MEANS_SERVING_SECONDS)
+
+    async def _open(self, base: str, path: str) -> ClientConnection | None:
         origin = base.replace("ws://", "http://", 1)
         headers = {"Cookie": f"{self.cookie[0]}={self.cookie[1]}"} if self.cookie else None
         try:
             async with self.gate or nullcontext():
-                ws = await connect(
-                    base + self.path, origin=origin, additional_headers=headers, compression=None,
+                return await connect(
+                    base + path, origin=origin, additional_headers=headers, compression=None,
                     ping_interval=None, open_timeout=self.attempt_timeout, max_queue=None, proxy=None,
                 )
         except (OSError, TimeoutError, InvalidHandshake):
             return None
+
+    async def _hello(self, ws: ClientConnection, base: str, quiet: float) -> ClientConnection | None:
+        """Send the resume frames on ``ws`` and judge the answer: ``ws`` if ``base`` serves,
+        None (``ws`` closed) if not. With no resume frame to answer, ``quiet`` seconds of
+        silence mean serving."""
         frames = self.resume_frames()
         try:
             for frame in frames:
                 await ws.send(json.dumps(frame))
             # A backup answers every socket with not-primary at once; a serving
             # instance answers a resume (and nothing else, so silence means serving).
-            first = await asyncio.wait_for(ws.recv(), QUIET_MEANS_SERVING_SECONDS if not frames
-                                           else ANSWER_TIMEOUT_SECONDS)
+            first = await asyncio.wait_for(ws.recv(), quiet if not frames else ANSWER_TIMEOUT_SECONDS)
         except TimeoutError:
             if not frames:
                 self.connected_to = base
@@ -564,6 +592,76 @@ class Resilient:
                 except ConnectionClosed:
                     return  # the reader reconnects
         self._live = True
+        if self.use_standby and self._standing_by is None:
+            self._standing_by = asyncio.create_task(self._stand_by(ws))
+
+    def stand_by(self) -> None:
+        """From now on keep a standby socket to the other member (open_standby first
+        opens it, so that the caller can wait for every client's)."""
+        self.use_standby = True
+        if self._ws is not None and self._live and self._standing_by is None:
+            self._standing_by = asyncio.create_task(self._stand_by(self._ws))
+
+    async def open_standby(self) -> bool:
+        """Open the standby socket to the other member now (the opening waits for them all)."""
+        other = self._other()
+        ws = None if other is None else await self._open(other, self.path + STANDBY_QUERY)
+        if ws is not None and not await self._taken(ws):
+            ws = None
+        self._standby = ws
+        return ws is not None
+
+    def _other(self) -> str | None:
+        return next((base for base in self.servers if base != self.connected_to), None)
+
+    @staticmethod
+    async def _taken(ws: ClientConnection) -> bool:
+        """Whether the member answered the standby socket with ``standby``."""
+        try:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), ANSWER_TIMEOUT_SECONDS))
+        except (TimeoutError, ConnectionClosed):
+            frame = {}
+        if frame.get("type") != "standby":
+            await ws.close()
+            return False
+        return True
+
+    async def _stand_by(self, main: ClientConnection) -> None:
+        """Keep a standby socket to the other member while ``main`` serves this client:
+        open one when there is none, and again, after a pause, when it closes."""
+        pause = STANDBY_RETRY_FIRST_SECONDS
+        try:
+            while self._ws is main and not self._closing:
+                standby = self._standby
+                if standby is None and await self.open_standby():
+                    pause = STANDBY_RETRY_FIRST_SECONDS
+                    continue
+                if standby is not None:
+                    await standby.wait_closed()
+                    if self._standby is standby:
+                        self._standby = None
+                await asyncio.sleep(pause * (0.8 + random.random() * 0.4))
+                pause = min(STANDBY_RETRY_MAX_SECONDS, pause * 2)
+        finally:
+            if self._standing_by is asyncio.current_task():
+                self._standing_by = None
+
+    async def _resume_on_standby(self) -> bool:
+        """After the socket to the primary dropped: resume on the standby socket, if one
+        is open and its member serves (or takes over: it holds the resume meanwhile)."""
+        standby, self._standby = self._standby, None
+        if self._standing_by is not None:
+            self._standing_by.cancel()
+            self._standing_by = None
+        other = self._other()
+        if standby is None or other is None:
+            return False
+        ws = await self._hello(standby, other, QUIET_MEANS_SERVING_SECONDS)
+        if ws is None:
+            return False
+        self.standby_resumes += 1
+        await self._catch_up(ws)
+        return True
 
     async def _read(self, ws: ClientConnection) -> None:
         try:
@@ -581,7 +679,8 @@ class Resilient:
                 logger.debug("%s: %s closed the socket (code %s, %r)", self.name, self.connected_to,
                              ws.close_code, ws.close_reason)
                 self.reconnects += 1
-                await self.connect(time.monotonic() + self.reconnect_seconds)
+                if not await self._resume_on_standby():
+                    await self.connect(time.monotonic() + self.reconnect_seconds, lost=self.connected_to)
 
     async def send(self, frame: dict[str, Any]) -> None:
         """Send now if the socket is up; a message also waits in ``unacked`` for its own copy,
@@ -646,6 +745,10 @@ class Resilient:
         self._closing = True
         if self._ws is not None:
             await self._ws.close()
+        if self._standby is not None:
+            await self._standby.close()
+        if self._standing_by is not None:
+            self._standing_by.cancel()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -686,8 +789,10 @@ class FailoverExchange:
     checked. Every time is ``time.perf_counter``.
     """
 
-    def __init__(self, servers: list[str], target: Target, messages: int, interval: float, text: str) -> None:
+    def __init__(self, servers: list[str], target: Target, messages: int, interval: float, text: str,
+                 *, standby: bool = True) -> None:
         self.servers = servers
+        self.standby = standby  # clients keep a standby socket to the other member, as the pages do
         self.target = target
         self.messages = messages
         self.interval = interval
@@ -774,6 +879,13 @@ class FailoverExchange:
             chat.customer.on_frame = _no_frame
             chat.customer.on_event = self._on_customer_event
             chat.agent.on_frame = chat.agent.on_event = self._on_agent_event
+        if self.standby:
+            # Through the opening's gate, before any timing starts.
+            opened = await asyncio.gather(*(client.open_standby() for client in self.clients))
+            if not all(opened):
+                raise RuntimeError(f"{opened.count(False)} standby sockets could not be opened")
+            for client in self.clients:
+                client.stand_by()
         for client in self.clients:
             # From now on a failover, as the pages meet it: no gate, a page's patience.
             client.attempt_timeout, client.gate = ATTEMPT_TIMEOUT_SECONDS, None

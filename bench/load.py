@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from bench import scale, stack, transcripts
+from bench import restore, scale, stack, transcripts
 from bench.clients import Baseline, ChatPath, Exchange, FailoverExchange, HandOver, OpenLoopExchange, Ours
 from bench.report import FailoverResult, Result, Takeover, percentile_ms, render, render_failover
 
@@ -90,6 +90,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     failover.add_argument("--redis-sentinel", action="store_true",
                           help="run the pair on a local Redis Sentinel setup (a master, a replica, three "
                                "sentinels) and kill -9 the Redis master instead of a chat member (issue 11)")
+    failover.add_argument("--no-standby", action="store_true",
+                          help="clients keep no standby socket to the other member (as pages before issue 8's "
+                               "standby sockets): every reconnect is a new handshake")
     failover.add_argument("--interval", type=float, metavar="SECONDS",
                           help=f"each customer sends one message this often (default {DEFAULT_INTERVAL_SECONDS}; "
                                "--rate R is --interval 1/R)")
@@ -109,7 +112,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="--surge: the starts are spread evenly over this long (default 10)")
     scaled.add_argument("--surge-agents", type=int, default=100, metavar="N",
                         help="--surge: agents that drain the queue, one chat at a time each (default 100)")
+    scaled.add_argument("--restore", type=int, metavar="N",
+                        help="a pair whose primary holds N open chats and a --restore-queued deep queue is "
+                             "killed -9: the backup's restoration, and the queue's order after it (bench/restore.py)")
+    scaled.add_argument("--restore-queued", type=int, default=0, metavar="M",
+                        help="--restore: chats waiting for an agent at the kill (default 0)")
+    scaled.add_argument("--restore-agents", type=int, default=100, metavar="A",
+                        help="--restore: agents holding the N chats, N / A each (default 100)")
     args = parser.parse_args(argv)
+    if args.restore is not None:
+        if args.idle is not None or args.surge is not None or args.failover or args.url:
+            parser.error("--restore is a run of its own: no --idle, --surge, --failover or --url")
+        if args.restore < 1 or args.restore_queued < 0 or args.restore_agents < 1:
+            parser.error("--restore and --restore-agents must be at least 1, --restore-queued at least 0")
+        return args
     if args.idle is not None or args.surge is not None:
         if args.idle is not None and args.surge is not None:
             parser.error("--idle and --surge are two runs: give one of them")
@@ -195,7 +211,8 @@ async def measure_failover(target: stack.Target, args: argparse.Namespace,
     servers = [target.ws, stack.local_ws(pair["backup"]["ws"])]
     if servers[1] != target.servers[1].ws:
         raise RuntimeError(f"the topology names {servers[1]} as backup, not {target.servers[1].ws}")
-    exchange = FailoverExchange(servers, target, args.messages, args.interval, "x" * args.size)
+    exchange = FailoverExchange(servers, target, args.messages, args.interval, "x" * args.size,
+                                standby=not args.no_standby)
     what = "stop" if args.stop else "kill"
     done: list[tuple[Takeover, HandOver]] = []
     cut_short = None
@@ -248,7 +265,9 @@ async def measure_failover(target: stack.Target, args: argparse.Namespace,
         sent=sum(len(chat.sent) for chat in exchange.chats.values()),
         held=sum(client.held for client in clients), resent=sum(client.resent for client in clients),
         repeats=sum(client.repeats for client in clients),
-        reconnects=sum(client.reconnects for client in clients), gave_up=sum(client.gave_up for client in clients),
+        reconnects=sum(client.reconnects for client in clients),
+        standby_resumes=sum(client.standby_resumes for client in clients),
+        gave_up=sum(client.gave_up for client in clients),
         errors=sum(len(client.errors) for client in clients), counts=counts, completed=completed,
         unavailable=sum(client.unavailable for client in clients), redis_killed=sentinel is not None,
         cut_short=cut_short,
@@ -450,6 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     stack.setup_django()
     if args.idle is not None or args.surge is not None:
         return scale.run(args)
+    if args.restore is not None:
+        return restore.run(args)
     agents = args.agents or args.chats
     try:
         with stack.BenchStack(chats=args.chats, agents=agents, url=args.url, pair=args.failover) as bench, \

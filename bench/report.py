@@ -187,6 +187,7 @@ class FailoverResult:
     cut_short: str | None = None
     unavailable: int = 0  # `unavailable` answers (the store away; the frames went again): not errors
     redis_killed: bool = False  # --redis-sentinel: the kills were of the Redis master
+    standby_resumes: int = 0  # reconnects made on a standby socket (no handshake)
 
     def problems(self) -> list[str]:
         """Everything that makes the run exit 1; empty when it held."""
@@ -290,7 +291,8 @@ def render_failover(result: FailoverResult) -> str:
         f"over {len(r.latencies)} messages; outside the hand-overs {_spread_ms(r.steady, 50, 99, 100)} ms "
         f"over {len(r.steady)}",
         f"messages {r.sent}: held while no server served {r.held}, re-sent after a reconnect {r.resent}, "
-        f"answered twice {r.repeats}; reconnects {r.reconnects}, clients that gave up {r.gave_up}, "
+        f"answered twice {r.repeats}; reconnects {r.reconnects} ({r.standby_resumes} on a standby socket), "
+        f"clients that gave up {r.gave_up}, "
         f"error frames {r.errors}, answered unavailable (the store away; sent again) {r.unavailable}",
         f"{counts}  (must all be 0)",
         "OK" if not problems else "FAILED: " + "; ".join(problems),

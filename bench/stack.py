@@ -296,13 +296,15 @@ class BenchStack:
     The servers' logs are kept when the block raises or ``keep_logs`` was set.
     """
 
-    def __init__(self, *, chats: int, agents: int, url: str | None = None, pair: bool = False) -> None:
+    def __init__(self, *, chats: int, agents: int, url: str | None = None, pair: bool = False,
+                 options: dict[str, str] | None = None) -> None:
         if url is not None and pair:
             raise ValueError("a pair is the bench's own: no url with pair")
         self.chats = chats
         self.agents = agents
         self.url = url
         self.pair = pair
+        self.options = options or {}  # more options of the pair's rows
         self.run_id = f"bench-{uuid.uuid4().hex[:8]}"
         self.redis_prefix = self.run_id
         self.servers: list[ServerProcess] = []
@@ -390,8 +392,8 @@ class BenchStack:
     def _start_pair(self) -> str:
         """Primary and backup of one pair, as ``make run`` starts them: the primary
         serves first, so that the backup finds it and waits."""
-        primary = self._server("primary", PAIR_OPTIONS, {})
-        backup = self._server("backup", PAIR_OPTIONS, {})
+        primary = self._server("primary", {**PAIR_OPTIONS, **self.options}, {})
+        backup = self._server("backup", {**PAIR_OPTIONS, **self.options}, {})
         primary.start()
         primary.wait_serving()
         backup.start()

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
@@ -39,6 +40,15 @@ logger = logging.getLogger(__name__)
 # takeover or a hand-over waits for it to serve: a takeover of 1,000 chats restores in about
 # 0.2 s, well within this; past it the client is refused and tries again.
 HOLD_WHILE_TAKING_OVER_S = 1.5
+
+
+def wants_standby(scope: dict[str, Any]) -> bool:
+    """Whether the client opened this socket as a standby (``?standby=1``): one it keeps
+    to the other member of the pair, to resume on when its socket to the primary drops.
+    A takeover then costs the client no handshake: at 1,000 chats, 2,000 handshakes
+    were the bulk of a reconnect storm (bench/README.md, issue 8)."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    return query.get("standby") == ["1"]
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -71,6 +81,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # None on a socket this instance refused or dropped: what still arrives on
     # it (a client sends its resume as soon as the socket opens) is ignored.
     chats: ChatService | None = None
+    # A standby socket (see wants_standby) until its first frame.
+    standing_by = False
     dropped = False
     address: str | None = None
     counted = False  # in chats.addresses, until the socket goes
@@ -78,6 +90,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         arrived = time.monotonic()
         instance = current()
+        if wants_standby(self.scope):
+            # Any member takes a standby at once: it waits, attached to nothing, for
+            # the client's first frame (see receive).
+            await self.accept()
+            if await self._admitted():
+                self._stand_by(True)
+                await self.send_json({"type": str(Out.STANDBY)})
+            return
         # A member that is taking over holds the handshake until it serves, instead
         # of refusing the socket to have it knock again: a reconnect storm costs one
         # handshake per socket. A member with a live primary elsewhere refuses at
@@ -88,6 +108,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not serves:
             await self.refuse()
             return
+        if await self._admitted():
+            await self._attach()
+
+    async def _admitted(self) -> bool:
+        """Count the socket against its address's limit, or drop it when over."""
         chats = service()
         self.address = (self.scope.get("client") or (None,))[0]
         if not chats.addresses.open(self.address, chats.instance.settings):
@@ -95,10 +120,43 @@ class ChatConsumer(AsyncWebsocketConsumer):
                            chats.addresses.sockets(self.address), Limit.ADDRESS_SOCKETS)
             metrics.SOCKETS_CLOSED_BY_SERVER.labels("too-many-sockets").inc()
             await self.drop(too_many_sockets(chats.instance.settings).frame(), CLOSE_POLICY_VIOLATION)
-            return
-        self.counted, self.limits, self.chats = True, SocketLimits(), chats
+            return False
+        self.counted = True
+        return True
+
+    async def _attach(self) -> None:
+        """Serve this socket: into the registry, with fresh frame limits."""
+        chats = service()
+        self.limits, self.chats = SocketLimits(), chats
         chats.connected(self)
         await self.joined()
+
+    async def _take_up_standby(self) -> bool:
+        """A standby socket's first frame: serve the socket from now on if this member
+        serves or is about to (a takeover or a hand-over under way, as for a handshake
+        in connect), else refuse it as a backup refuses any socket. The frame waits
+        meanwhile: its client's primary has just gone, and this member may not have
+        seen it go yet."""
+        self._stand_by(False)
+        instance = current()
+        try:
+            serves = instance is not None and await instance.until_serving(
+                time.monotonic(), HOLD_WHILE_TAKING_OVER_S)
+        except asyncio.CancelledError:
+            await self._gone()  # the client went while its frame waited
+            raise
+        metrics.STANDBY_TAKEN_UP.labels("served" if serves else "refused").inc()
+        if not serves:
+            await self.refuse()
+            return False
+        await self._attach()
+        return True
+
+    def _stand_by(self, standing: bool) -> None:
+        """The one place a socket becomes or stops being a standby (and is counted)."""
+        if standing != self.standing_by:
+            self.standing_by = standing
+            (metrics.STANDBY_SOCKETS.inc if standing else metrics.STANDBY_SOCKETS.dec)()
 
     async def joined(self) -> None:
         """Hook for what a socket does once accepted on the serving instance."""
@@ -116,6 +174,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _gone(self) -> None:
         """The socket is gone or going: out of the registry (its sessions are told)
         and out of its address's count. Once, whichever way it went."""
+        self._stand_by(False)
         chats, self.chats = self.chats, None
         if self.counted:
             self.counted = False
@@ -124,6 +183,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await chats.disconnected(self)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.standing_by and not await self._take_up_standby():
+            return
         chats = self.chats
         if chats is None:
             return

@@ -32,6 +32,8 @@ class Out(StrEnum):
     CHATS = "chats"
     MONITORING = "monitoring"
     UNMONITORED = "unmonitored"
+    # A standby socket was taken (chat.consumers.wants_standby).
+    STANDBY = "standby"
 
 
 class Event(StrEnum):

@@ -46,10 +46,10 @@ local function append(epoch_key, log, client_ids, meta, open_set, queue, saves,
                       writer_epoch, session_id, event_json, client_id, open_op, queue_op, save_after,
                       retention, facts)
   local current = tonumber(redis.call('GET', epoch_key) or '0')
-  if current ~= tonumber(writer_epoch) then return {'fenced', tostring(current)} end
+  if current ~= tonumber(writer_epoch) then return {'fenced', tostring(current), ''} end
   if client_id ~= '' then
     local seen = redis.call('HGET', client_ids, client_id)
-    if seen then return {'duplicate', redis.call('LINDEX', log, tonumber(seen) - 1)} end
+    if seen then return {'duplicate', redis.call('LINDEX', log, tonumber(seen) - 1), ''} end
   end
   local seq = redis.call('LLEN', log) + 1
   local event = string.sub(event_json, 1, -2) .. ',"seq":' .. seq .. '}'
@@ -87,11 +87,16 @@ local function append(epoch_key, log, client_ids, meta, open_set, queue, saves,
       for _, key in ipairs({log, client_ids, meta}) do redis.call('EXPIRE', key, retention) end
     end
   end
+  -- A push answers with the session's rank in the queue (its score): the serving
+  -- instance orders its waiting line by it, so that the line in memory is the one
+  -- here, whatever order concurrent batches' answers come back in.
+  local rank = ''
   if queue_op == 'push' then
     local last = redis.call('ZRANGE', queue, -1, -1, 'WITHSCORES')
     redis.call('ZADD', queue, 'NX', (tonumber(last[2]) or 0) + 1, session_id)
+    rank = redis.call('ZSCORE', queue, session_id)
   elseif queue_op == 'remove' then redis.call('ZREM', queue, session_id) end
-  return {'stored', event}
+  return {'stored', event, rank}
 end
 """
 
@@ -102,8 +107,9 @@ _APPEND_MANY = _APPEND_FUNCTION + """
 --       event JSON without seq, client_id or '', open-set op, queue op, the seconds
 --       after which the sweeper hands its save ('' if the event owes none), n, n meta
 --       field/values
--- Returns outcome, payload of each event in turn; or only 'fenced', epoch, having
--- written nothing (the epoch cannot move while the script runs).
+-- Returns outcome, payload, queue rank ('' unless pushed) of each event in turn; or
+-- only 'fenced', epoch, '', having written nothing (the epoch cannot move while the
+-- script runs).
 local out, a = {}, 3
 local saves = {owed = KEYS[4], due = KEYS[5], upto = KEYS[6]}
 for k = 7, #KEYS, 3 do
@@ -114,6 +120,7 @@ for k = 7, #KEYS, 3 do
   if result[1] == 'fenced' then return result end
   out[#out + 1] = result[1]
   out[#out + 1] = result[2]
+  out[#out + 1] = result[3]
   a = a + 7 + n
 end
 return out
@@ -231,6 +238,8 @@ class OwedSave:
 class Stored:
     event: dict[str, Any]
     duplicate: bool
+    # The session's rank in the pair's queue, when the event put it there (Queue.PUSH).
+    queue_rank: float | None = None
 
 
 Item = TypeVar("Item")
@@ -391,7 +400,8 @@ class LiveLog:
             if reply[0] == b"fenced":
                 outcomes += [Fenced(epoch, int(reply[1])) for _ in range(size)]
             else:
-                outcomes += [self._outcome(epoch, pair) for pair in zip(reply[::2], reply[1::2], strict=True)]
+                outcomes += [self._outcome(epoch, triple)
+                             for triple in zip(reply[::3], reply[1::3], reply[2::3], strict=True)]
         return outcomes
 
     async def _call_pipelined(self, script: AsyncScript, calls: list[tuple[list[str], list[Any]]],
@@ -415,10 +425,10 @@ class LiveLog:
 
     @staticmethod
     def _outcome(epoch: int, reply: Sequence[bytes]) -> Stored:
-        outcome, payload = reply
+        outcome, payload, rank = reply
         if outcome == b"fenced":
             raise Fenced(epoch, int(payload))
-        return Stored(json.loads(payload), duplicate=outcome == b"duplicate")
+        return Stored(json.loads(payload), duplicate=outcome == b"duplicate", queue_rank=float(rank) if rank else None)
 
     async def events_after(self, session_id: str, last_seq: int) -> list[dict[str, Any]]:
         """The session's events after ``last_seq``, at most REPLAY_PAGE of them (what a
@@ -454,7 +464,12 @@ class LiveLog:
 
     async def queue(self) -> list[str]:
         """The waiting sessions, first in line first."""
-        return [raw.decode() for raw in await self._redis.zrange(rediskeys.pair_queue(self.pair), 0, -1)]
+        return [session_id for session_id, _ in await self.ranked_queue()]
+
+    async def ranked_queue(self) -> list[tuple[str, float]]:
+        """The waiting sessions and their ranks (see Stored.queue_rank), first in line first."""
+        return [(raw.decode(), rank) for raw, rank in
+                await self._redis.zrange(rediskeys.pair_queue(self.pair), 0, -1, withscores=True)]
 
     # -- the due-save record (issue 10) ----------------------------------------
 

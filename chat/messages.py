@@ -26,6 +26,7 @@ from .frames import CloseReason, ErrorCode, Event, Notice, Out, Visibility
 from .livelog import REPLAY_PAGE, Appending, Fenced, LiveLog, OpenSet, Queue, Stored
 from .registry import Attachment, Registry, Socket
 from .session import STAFF, ChatError, ChatSession, Participant, Role, customer_seq
+from .wait_estimate import AnswerRate, estimated_wait_s
 from .waiting import AgentLoads, WaitingLine, waits
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class Messages:
         self.waiting = WaitingLine()
         self.loads = AgentLoads()
         self.deadlines = Deadlines()
+        # Chats answered lately, while this instance serves: the estimated waits.
+        self.answers = AnswerRate(time.monotonic())
         # One lock per session while anyone holds or waits for it: weak values,
         # so the locks of closed sessions do not pile up.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -214,7 +217,7 @@ class Messages:
         except Fenced as fenced:
             raise await self.fenced(fenced, f"session {session.id}") from None
         if not stored.duplicate:
-            await self.apply(session, stored.event)
+            await self.apply(session, stored.event, stored.queue_rank)
         return stored
 
     async def store_many(self, said: list[tuple[ChatSession, dict[str, Any]]], what: str) -> None:
@@ -228,7 +231,7 @@ class Messages:
         except Fenced as fenced:
             raise await self.fenced(fenced, f"pair {self.instance.pair}: {what}") from None
         for (session, _), done in zip(said, stored, strict=True):
-            await self.apply(session, done.event)
+            await self.apply(session, done.event, done.queue_rank)
 
     def _write_epoch(self) -> int:
         epoch = self.instance.write_epoch
@@ -236,11 +239,14 @@ class Messages:
             raise ChatError(ErrorCode.NOT_PRIMARY, "this server no longer serves the chat")
         return epoch
 
-    async def apply(self, session: ChatSession, event: dict[str, Any]) -> None:
+    async def apply(self, session: ChatSession, event: dict[str, Any], queue_rank: float | None = None) -> None:
         """Fold a stored event into its session, send it to the session's followers,
-        run the stored hooks."""
+        run the stored hooks. ``queue_rank``: the session's rank in the pair's queue,
+        if the event put it there."""
         session.apply(event)
-        self._index(session)
+        self._index(session, queue_rank)
+        if event["type"] == Event.JOINED and event.get("role") == Role.AGENT:
+            self.answers.answered(time.monotonic())
         await self.registry.publish(session.id, event)
         metrics.EVENTS_STORED.labels(event["type"]).inc()
         if not session.is_open:
@@ -257,16 +263,23 @@ class Messages:
 
     # -- the sessions and what is known of them -------------------------------
 
-    def replace(self, sessions: list[ChatSession], queue_order: list[str]) -> None:
+    def replace(self, sessions: list[ChatSession], queue: list[tuple[str, float]]) -> None:
         """Make ``sessions`` the open ones (a takeover's restore; none when the role
-        is gone), the waiting ones in the order of the pair's queue in Redis."""
+        is gone), the waiting ones in the order and with the ranks of the pair's
+        queue in Redis (one waiting but missing there goes behind, by its start)."""
         self.sessions = {session.id: session for session in sessions if session.is_open}
         self.waiting.clear()
         self.loads.clear()
         self.deadlines.clear()
-        rank = {session_id: place for place, session_id in enumerate(queue_order)}
-        for session in sorted(self.sessions.values(), key=lambda s: (rank.get(s.id, len(rank)), s.started_at)):
-            self._index(session)
+        self.answers.restart(time.monotonic())  # a new term counts its own answers (chat.wait_estimate)
+        ranks = dict(queue)
+        for session in sorted(self.sessions.values(), key=lambda s: (s.id not in ranks, ranks.get(s.id, 0),
+                                                                     s.started_at)):
+            self._index(session, ranks.get(session.id))
+
+    def estimated_wait_s(self, position: int) -> int | None:
+        """The estimated wait of a place in the queue now (chat.wait_estimate)."""
+        return estimated_wait_s(self.answers.per_second(time.monotonic()), position)
 
     def reschedule(self) -> None:
         """Work every deadline out again (the timeouts changed)."""
@@ -274,9 +287,9 @@ class Messages:
         for session in self.sessions.values():
             self.deadlines.schedule(session.id, deadline_of(session, self.instance.settings))
 
-    def _index(self, session: ChatSession) -> None:
+    def _index(self, session: ChatSession, queue_rank: float | None = None) -> None:
         if waits(session):
-            self.waiting.join(session.id)
+            self.waiting.join(session.id, queue_rank)
         else:
             self.waiting.leave(session.id)
         self.loads.track(session)
@@ -299,7 +312,8 @@ class Messages:
             }
             shown_after = 0 if who.role in STAFF else last_seq
             position = self.waiting.position(session.id)
-            place = [session.place(position)] if position is not None and who.role is Role.CUSTOMER else []
+            place = ([session.place(position, self.estimated_wait_s(position))]
+                     if position is not None and who.role is Role.CUSTOMER else [])
             if not await self.replay(socket, session.id, [resumed], page, shown_after) or \
                     not await self.registry.deliver(socket, place):
                 return  # and the registry has it marked gone

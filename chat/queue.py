@@ -10,6 +10,7 @@ at most one a second a customer (``tell_places``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 
@@ -22,6 +23,7 @@ from .messages import Messages
 from .periodic import while_serving
 from .registry import Registry
 from .session import ChatError, ChatSession, Participant
+from .wait_estimate import estimated_wait_s, new_chat_wait_s
 from .waiting import POSITION_NOTICE_INTERVAL_S, PositionNotices, waits
 
 logger = logging.getLogger(__name__)
@@ -38,6 +40,14 @@ class ChatQueue:
         self.places = PositionNotices()
         self.agents = assignment.AgentPicker()
         self._routing = asyncio.Lock()
+        self._rate_told: float | None = None  # the answer rate of the estimates last told
+
+    def new_chat_wait_s(self) -> int | None:
+        """The estimated wait of a chat started now (chat.wait_estimate): 0 when it
+        would be answered at once, None with no basis."""
+        rate = self.messages.answers.per_second(time.monotonic())
+        has_room = self._next_agent(self.instance.settings["agent-capacity"]) is not None
+        return new_chat_wait_s(rate, len(self.messages.waiting), has_room)
 
     def agent_changed(self, agent_id: str) -> None:
         """An agent came, went, or said whether it is available."""
@@ -94,8 +104,9 @@ class ChatQueue:
             position = self.messages.waiting.position(session_id)
             if session is None or position is None or session.queued_since is not None:
                 return
-            await self.messages.store(session, session.queued(position))
-            self.places.told(session_id, position, time.monotonic())
+            estimate = self.messages.estimated_wait_s(position)
+            await self.messages.store(session, session.queued(position, estimate))
+            self.places.told(session_id, position, time.monotonic(), estimate)
 
     async def run(self) -> None:
         """Once a second while serving: announce the arrivals a failed store left
@@ -109,19 +120,25 @@ class ChatQueue:
         await self.tell_places(time.monotonic())
 
     async def tell_places(self, now: float) -> None:
-        """An ephemeral frame to each waiting customer whose place moved since it was
-        last told (not within the last POSITION_NOTICE_INTERVAL_S)."""
+        """An ephemeral frame to each waiting customer whose place or estimated wait
+        moved since it was last told (not within the last POSITION_NOTICE_INTERVAL_S)."""
         line = self.messages.waiting
+        rate = self.messages.answers.per_second(time.monotonic())
+        if rate != self._rate_told:
+            line.changed = True  # every estimate may have moved, without a place moving
         if not line.changed:
             return
         line.changed = False
-        due, more = self.places.due(line, now)
+        self._rate_told = rate
+        estimate = functools.partial(estimated_wait_s, rate)
+        due, more = self.places.due(line, now, estimate)
         line.changed = line.changed or more
         for count, (session_id, position) in enumerate(due, start=1):
             session = self.messages.sessions.get(session_id)
             if session is not None and waits(session):
-                await self.registry.publish(session_id, session.place(position))
-                self.places.told(session_id, position, now)
+                wait_s = estimate(position)
+                await self.registry.publish(session_id, session.place(position, wait_s))
+                self.places.told(session_id, position, now, wait_s)
             if count % PLACES_PER_TURN == 0:
                 await asyncio.sleep(0)
 

@@ -307,14 +307,21 @@ class ChatSession:
             event["waited_s"] = max(round(now - self.queued_since), 0)
         return event
 
-    def queued(self, position: int) -> dict[str, Any]:
-        """The one stored ``queued`` notice of a wait (its start and first place);
-        later places go out as ephemeral frames (``place``)."""
-        return self.event(Event.NOTICE, notice=str(Notice.QUEUED), position=position)
+    def queued(self, position: int, estimated_wait_s: int | None = None) -> dict[str, Any]:
+        """The one stored ``queued`` notice of a wait (its start and first place, and
+        the wait then estimated, chat.wait_estimate, when there was a basis); later
+        places go out as ephemeral frames (``place``)."""
+        estimate = {} if estimated_wait_s is None else {"estimated_wait_s": estimated_wait_s}
+        return self.event(Event.NOTICE, notice=str(Notice.QUEUED), position=position, **estimate)
 
-    def place(self, position: int) -> dict[str, Any]:
-        """An ephemeral frame, not an event: the customer's new place in the queue."""
-        return {"type": str(Event.NOTICE), "notice": str(Notice.QUEUED), "session_id": self.id, "position": position}
+    def place(self, position: int, estimated_wait_s: int | None = None) -> dict[str, Any]:
+        """An ephemeral frame, not an event: the customer's new place in the queue,
+        with the estimated wait when there is a basis for one."""
+        frame: dict[str, Any] = {"type": str(Event.NOTICE), "notice": str(Notice.QUEUED), "session_id": self.id,
+                                 "position": position}
+        if estimated_wait_s is not None:
+            frame["estimated_wait_s"] = estimated_wait_s
+        return frame
 
     def message(self, who: Participant, text: str, client_id: str, max_length: int) -> dict[str, Any]:
         self._check_member(who)

@@ -106,7 +106,7 @@ class RoleChanges:
         # and no call runs; and the sessions are not in Messages.sessions before they
         # are folded, so nothing else (a transcript report) writes to them meanwhile.
         await self.messages.store_many(said, "restoring")
-        self.messages.replace(sessions, await log.queue())
+        self.messages.replace(sessions, await log.ranked_queue())
         metrics.TAKEOVERS.labels("takeover" if takeover else "switchover").inc()
         metrics.RESTORE_SECONDS.observe(time.monotonic() - started)
         metrics.SESSIONS_RESTORED.inc(len(sessions))

@@ -6,7 +6,9 @@ The line is ordered by arrival at the back of the queue (a new chat, or a chat
 its agent left). Adding, removing and finding a place cost O(log n) (a sorted
 list of tickets and a bisection), so a queue thousands deep costs no more per
 change than a short one. The pair's queue in Redis (a sorted set, written by
-the live log's script) keeps the same order for the next primary.
+the live log's script) keeps the same order for the next primary: the line
+takes each chat's rank from it (``Stored.queue_rank``) rather than the order
+in which the appends' answers came back, which two batches in flight can swap.
 
 Positions go to the waiting customers as ephemeral frames, at most one a
 second each and only when a place moved (``PositionNotices``), instead of an
@@ -15,9 +17,8 @@ event stored in every waiting chat each time the head of the queue moves.
 from __future__ import annotations
 
 import bisect
-import itertools
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from .session import ChatSession, Status
 
@@ -27,10 +28,9 @@ POSITION_NOTICE_INTERVAL_S = 1.0
 
 class WaitingLine:
     def __init__(self) -> None:
-        self._tickets = itertools.count(1)
-        self._ticket_of: dict[str, int] = {}
-        self._session_of: dict[int, str] = {}
-        self._order: list[int] = []  # the tickets of the line, ascending
+        self._ticket_of: dict[str, float] = {}
+        self._session_of: dict[float, str] = {}
+        self._order: list[float] = []  # the tickets (ranks) of the line, ascending
         self.changed = False  # someone's place may have moved since PositionNotices looked
         self.arrivals: list[str] = []  # joined since the queue last announced them
 
@@ -52,14 +52,20 @@ class WaitingLine:
         ticket = self._ticket_of.get(session_id)
         return None if ticket is None else bisect.bisect_left(self._order, ticket) + 1
 
-    def join(self, session_id: str) -> None:
-        """At the back of the line (tickets only grow, so this is an append)."""
+    def join(self, session_id: str, rank: float | None = None) -> None:
+        """Into the line at ``rank``, the place the pair's queue in Redis gave it
+        (``Stored.queue_rank``): concurrent appends may come back in another order
+        than Redis ran them, and the line must be Redis's, which the next primary
+        restores. Without a rank, at the back. Almost always an append."""
         if session_id in self._ticket_of:
             return
-        ticket = next(self._tickets)
+        last = self._order[-1] if self._order else 0
+        ticket = rank if rank is not None else last + 1
+        if ticket in self._session_of:  # a rank met twice cannot happen in Redis; stay apart
+            ticket = last + 1
         self._ticket_of[session_id] = ticket
         self._session_of[ticket] = session_id
-        self._order.append(ticket)
+        bisect.insort(self._order, ticket)
         self.arrivals.append(session_id)
 
     def take_arrivals(self) -> list[str]:
@@ -128,24 +134,28 @@ def waits(session: ChatSession) -> bool:
 
 
 class PositionNotices:
-    """Which waiting customers to tell their place now: those whose place moved
-    since they were last told, at most once per POSITION_NOTICE_INTERVAL_S."""
+    """Which waiting customers to tell their place now: those whose place (or
+    estimated wait, chat.wait_estimate) moved since they were last told, at most
+    once per POSITION_NOTICE_INTERVAL_S."""
 
     def __init__(self) -> None:
-        self._told: dict[str, tuple[int, float]] = {}  # session id -> (place told, when)
+        # session id -> (place told, estimate told, when)
+        self._told: dict[str, tuple[int, int | None, float]] = {}
 
-    def told(self, session_id: str, position: int, now: float) -> None:
-        self._told[session_id] = (position, now)
+    def told(self, session_id: str, position: int, now: float, estimate: int | None = None) -> None:
+        self._told[session_id] = (position, estimate, now)
 
-    def due(self, line: WaitingLine, now: float) -> tuple[list[tuple[str, int]], bool]:
+    def due(self, line: WaitingLine, now: float,
+            estimate: Callable[[int], int | None] = lambda position: None) -> tuple[list[tuple[str, int]], bool]:
         """(session id, place) to send now, first in line first, and whether some
-        moved but were told too recently (to look again); forgets who left."""
+        moved but were told too recently (to look again); forgets who left.
+        ``estimate`` gives the estimated wait of a place."""
         due, more = [], False
         for position, session_id in enumerate(line, start=1):
             told = self._told.get(session_id)
-            if told is not None and told[0] == position:
+            if told is not None and told[:2] == (position, estimate(position)):
                 continue
-            if told is None or now - told[1] >= POSITION_NOTICE_INTERVAL_S:
+            if told is None or now - told[2] >= POSITION_NOTICE_INTERVAL_S:
                 due.append((session_id, position))
             else:
                 more = True

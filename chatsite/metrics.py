@@ -56,6 +56,13 @@ TRANSCRIPT_SAVES = Counter(
 SOCKETS_CLOSED_BY_SERVER = Counter(
     "chat_sockets_closed_by_server", "Sockets the server closed for what they did, by why "
     "(flood, too-many-sockets, internal-error, stopped-reading).", ["why"])
+STANDBY_SOCKETS = Gauge(
+    "chat_standby_sockets", "Standby sockets this instance holds (docs/protocol.md): clients that will "
+    "resume here, with no handshake, if their primary goes. On a backup, compare with the primary's "
+    "chat_sockets: the clients covered.")
+STANDBY_TAKEN_UP = Counter(
+    "chat_standby_sockets_taken_up", "Standby sockets that sent their first frame, by outcome (served: "
+    "this instance served, or took over and then served; refused: another member served).", ["outcome"])
 
 
 TRANSCRIPTS_OWED = Gauge("chat_transcripts_owed", "Transcripts owed a save (the due-save record in Redis).",

@@ -488,6 +488,76 @@ def test_a_socket_that_reaches_the_backup_during_the_takeover_is_held_and_served
     early.close()
 
 
+def test_a_standby_socket_on_the_backup_takes_the_resume_after_a_kill_without_a_new_handshake(pair, chat):
+    """A client keeps a standby socket to the backup; when its primary dies it sends
+    its resume there, and the backup answers it as the new primary, on that socket."""
+    from .harness import Client
+
+    primary, backup = pair()
+    carol, alice, session_id = chat(primary, backup)
+    carol.say("before the kill")
+    carol.drain_until_acked()
+    standby = Client.open(f"{backup.ws}/ws/chat/?standby=1")
+    assert standby.recv() == {"type": "standby"}
+    assert figure(scrape(backup), "chat_standby_sockets") == 1
+    primary.kill(signal.SIGKILL)
+    standby.send(type="resume", session_id=session_id, token=carol.resume_frame["token"],
+                 last_seq=carol.last_seq(session_id))
+    resumed = standby.recv(timeout=10)
+    assert resumed["type"] == "resumed", resumed
+    assert resumed["epoch"] == topology(backup)["epoch"] == 2
+    standby.send(type="message", session_id=session_id, text="through the standby", client_id="standby-1")
+    standby.until(type="message", client_id="standby-1", timeout=10)
+    alice.connect()
+    alice.sees(session_id, "through the standby")
+    figures = scrape(backup)
+    assert figure(figures, "chat_standby_sockets_taken_up_total", outcome="served") == 1
+    assert figure(figures, "chat_standby_sockets") == 0
+    standby.close()
+
+
+def test_a_frame_on_a_standby_socket_of_a_backup_with_a_live_primary_gets_its_address(pair, chat):
+    """The standby is kept while the primary lives; a frame sent on it then is refused
+    as a plain socket to the backup is, with the primary's address, and changes nothing."""
+    from .harness import Client
+
+    primary, backup = pair()
+    carol, _, session_id = chat(primary, backup)
+    standby = Client.open(f"{backup.ws}/ws/chat/?standby=1")
+    assert standby.recv() == {"type": "standby"}
+    standby.send(type="message", session_id=session_id, text="to the wrong member", client_id="wrong-1")
+    assert standby.recv(timeout=10) == {"type": "not-primary", "primary": primary.ws}
+    with pytest.raises(ConnectionClosed):
+        standby.recv()
+    assert standby.ws.close_code == 4010
+    assert figure(scrape(backup), "chat_standby_sockets_taken_up_total", outcome="refused") == 1
+    carol.say("still here")
+    carol.drain_until_acked()
+    assert "to the wrong member" not in messages(carol, session_id)
+
+
+def test_only_standby_1_asks_for_a_standby_socket(pair):
+    """Anything else is a plain socket, which a backup refuses at once (the contract)."""
+    from .harness import Client
+
+    primary, backup = pair()
+    for query in ("standby=0", "standby=yes", "standby=1&standby=1", "standby=%00", "standby", "standby=%F0%9F%92%A5"):
+        client = Client.open(f"{backup.ws}/ws/chat/?{query}")
+        assert client.recv() == {"type": "not-primary", "primary": primary.ws}, query
+        with pytest.raises(ConnectionClosed):
+            client.recv()
+
+
+def test_a_standby_socket_on_the_serving_member_serves_from_its_first_frame(server, clients):
+    from .harness import Client
+
+    client = Client.open(f"{server.ws}/ws/chat/?standby=1")
+    clients.append(client)
+    assert client.recv() == {"type": "standby"}
+    client.send(type="start", nickname="Carol")
+    assert client.until(type="started")["session_id"]
+
+
 def scrape(server) -> dict[str, float]:
     """The server's /metrics, as {"name{labels}": value} (comments left out)."""
     status, body = http_get(f"{server.http}/metrics")

@@ -41,6 +41,22 @@ def test_the_line_keeps_arrival_order_and_exact_places(ops):
         assert all(line.position(s) is None for s in made if s not in model)
 
 
+@given(st.permutations(range(1, 30)), st.sets(st.integers(min_value=1, max_value=29)))
+@settings(max_examples=200, deadline=None)
+def test_chats_whose_appends_come_back_out_of_order_take_the_place_redis_gave_them(order, gone):
+    """Two batches of appends may answer in the other order than Redis ran them: the
+    line follows the ranks Redis gave (which the next primary restores), not the
+    order the answers came in."""
+    line = WaitingLine()
+    for rank in order:
+        line.join(f"s{rank}", float(rank))
+    for rank in gone:
+        line.leave(f"s{rank}")
+    expected = [f"s{rank}" for rank in range(1, 30) if rank not in gone]
+    assert list(line) == expected
+    assert [line.position(session_id) for session_id in expected] == list(range(1, len(expected) + 1))
+
+
 def test_a_customer_hears_of_a_new_place_at_most_once_a_second():
     line, notices = WaitingLine(), PositionNotices()
     for session_id in ("a", "b", "c"):

@@ -36,6 +36,18 @@ const STABLE_AFTER_MS = 1000;
 // (about 3 s, longer than a failover takes) do the members join the rounds,
 // for a door that is itself down.
 const FRONT_DOOR_ALONE_ROUNDS = 4;
+// A standby socket (docs/protocol.md, "Standby sockets"): the page keeps a second
+// socket open to the other member of the pair, and when its socket to the primary
+// drops it sends its hello there at once: a takeover then costs it no handshake
+// (issue 8: 2,000 handshakes were most of a 1,000-chat reconnect storm). The member
+// holds that hello while it takes over, or refuses it (not-primary, 4010) if
+// another member serves, and the page goes on in rounds. A standby that could not
+// be opened, or that closed, is opened again after a pause that doubles from
+// STANDBY_RETRY_FIRST_MS to STANDBY_RETRY_MAX_MS. None behind a front door: the
+// door is the page's one address.
+const STANDBY_QUERY = "?standby=1";
+const STANDBY_RETRY_FIRST_MS = 1000;
+const STANDBY_RETRY_MAX_MS = 8000;
 
 export const CLOSE_NOT_PRIMARY = 4010;
 
@@ -112,6 +124,10 @@ export class Connection {
     this.running = false;
     this.retryTimer = null;
     this.stableTimer = null;
+    this.standby = null; // {ws, url, ready}: see STANDBY_QUERY
+    this.standbyTimer = null;
+    this.standbyRetryMs = STANDBY_RETRY_FIRST_MS;
+    this.noStandbyFor = null; // a socket closed on purpose (reconnectNow): its next is a fresh one
   }
 
   /** Connect, and keep connecting until stop(). */
@@ -126,6 +142,8 @@ export class Connection {
     this.running = false;
     clearTimeout(this.retryTimer);
     clearTimeout(this.stableTimer);
+    clearTimeout(this.standbyTimer);
+    this.dropStandby();
     const ws = this.ws;
     this.ws = null;
     if (ws) ws.close(1000);
@@ -175,7 +193,9 @@ export class Connection {
 
   /** Drop the socket and resume on a fresh one (a gap in seq that did not fill). */
   reconnectNow() {
-    if (this.ws) this.ws.close(1000);
+    if (!this.ws) return;
+    this.noStandbyFor = this.ws;
+    this.ws.close(1000);
   }
 
   saveOutbox() {
@@ -212,19 +232,24 @@ export class Connection {
 
   connect() {
     const url = this.nextUrl();
-    this.url = url;
     this.onState("connecting", { url, round: this.round });
     let ws;
     try {
       ws = new WebSocket(url + this.path);
     } catch {
+      this.url = url;
       this.retry(url, 1006, null);
       return;
     }
+    this.use(ws, url);
+  }
+
+  /** Make ``ws`` (to ``url``, open or opening) the page's socket: the hello and the outbox go on open. */
+  use(ws, url) {
     this.ws = ws;
+    this.url = url;
     let hint = null;
-    ws.onopen = () => {
-      if (this.ws !== ws) return;
+    const opened = () => {
       for (const frame of this.hello()) ws.send(JSON.stringify(frame));
       for (const frame of this.outbox.values()) ws.send(JSON.stringify(frame));
       this.stableTimer = setTimeout(() => {
@@ -242,6 +267,13 @@ export class Connection {
       this.onState("open", { url });
       this.learnTopology(httpBase(url), url);
     };
+    if (ws.readyState === WebSocket.OPEN) {
+      opened();
+    } else {
+      ws.onopen = () => {
+        if (this.ws === ws) opened();
+      };
+    }
     ws.onmessage = (message) => {
       if (this.ws !== ws) return;
       let frame;
@@ -269,8 +301,73 @@ export class Connection {
     ws.onclose = (event) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      const onPurpose = this.noStandbyFor === ws;
+      this.noStandbyFor = null;
+      if (!onPurpose && this.resumeOnStandby(url, this.hint || hint)) return;
       this.retry(url, event.code, hint);
     };
+  }
+
+  /** The socket to ``url`` dropped: go on, at once, on the standby socket if one is
+   * ready (and is where a hint, if any, points). */
+  resumeOnStandby(url, hint) {
+    const standby = this.standby;
+    if (!this.running || !standby || !standby.ready || standby.url === url) return false;
+    if (standby.ws.readyState !== WebSocket.OPEN || (hint && hint !== standby.url)) return false;
+    this.standby = null;
+    clearTimeout(this.stableTimer);
+    if (this.hint === standby.url) this.hint = null;
+    this.use(standby.ws, standby.url);
+    return true;
+  }
+
+  /** Keep a standby socket to the other member of the pair (see STANDBY_QUERY). */
+  keepStandby() {
+    clearTimeout(this.standbyTimer);
+    const other = [this.primary, this.backup].find((u) => u && u !== this.url);
+    if (!this.running || this.frontDoor || !this.isOpen || !other) {
+      this.dropStandby();
+      return;
+    }
+    if (this.standby?.url === other) return;
+    this.dropStandby();
+    let ws;
+    try {
+      ws = new WebSocket(other + this.path + STANDBY_QUERY);
+    } catch {
+      this.standbyLater();
+      return;
+    }
+    const standby = { ws, url: other, ready: false };
+    this.standby = standby;
+    ws.onmessage = (message) => {
+      if (this.standby !== standby) return;
+      try {
+        standby.ready = JSON.parse(message.data).type === "standby";
+      } catch {
+        return;
+      }
+      if (standby.ready) this.standbyRetryMs = STANDBY_RETRY_FIRST_MS;
+    };
+    ws.onclose = () => {
+      if (this.standby !== standby) return;
+      this.standby = null;
+      this.standbyLater();
+    };
+  }
+
+  standbyLater() {
+    clearTimeout(this.standbyTimer);
+    if (!this.running) return;
+    const delay = Math.round(this.standbyRetryMs * (0.8 + Math.random() * 0.4));
+    this.standbyRetryMs = Math.min(STANDBY_RETRY_MAX_MS, this.standbyRetryMs * 2);
+    this.standbyTimer = setTimeout(() => this.keepStandby(), delay);
+  }
+
+  dropStandby() {
+    const standby = this.standby;
+    this.standby = null;
+    if (standby) standby.ws.close(1000);
   }
 
   retry(url, code, hint) {
@@ -320,6 +417,7 @@ export class Connection {
     if (topology.backup?.ws) this.backup = topology.backup.ws;
     this.saveServers();
     if (connectedUrl !== null && this.url === connectedUrl && this.isOpen) {
+      this.keepStandby();
       this.onServer({
         url: connectedUrl,
         name: topology.self?.name ?? null,

@@ -74,16 +74,29 @@ function show(event) {
     if (event.from !== chat.participant_id) ui.typing.set("", false);
   }
   if (event.type === "closed") end(`This chat has ended: ${closeReasonText(event.reason)}.`);
-  if (event.type === "notice" && event.notice === "queued") showPlace(event.position);
+  if (event.type === "notice" && event.notice === "queued") showPlace(event.position, event.estimated_wait_s);
   if ((event.type === "joined" && event.role === "agent") || event.type === "closed") showPlace(null);
   save();
 }
 
-/** The customer's place in the queue as last heard (null: not waiting). The
- * stored `queued` notice gives the first; later ones come without a seq. */
-function showPlace(position) {
+/** The customer's place in the queue as last heard (null: not waiting), with the
+ * estimated wait when the server has a basis for one. The stored `queued` notice
+ * gives the first; later ones come without a seq. */
+function showPlace(position, estimatedWaitS) {
   ui.place.hidden = position === null;
-  ui.place.textContent = position === null ? "" : `You are number ${position} in the queue`;
+  ui.place.textContent = position === null ? "" : `You are number ${position} in the queue${waitText(estimatedWaitS)}`;
+  if (position !== null && Number.isInteger(estimatedWaitS)) ui.place.dataset.estimatedWaitS = String(estimatedWaitS);
+  else delete ui.place.dataset.estimatedWaitS;
+}
+
+/** `estimated_wait_s` in words: whole multiples of 30 s, 7200 meaning two hours
+ * or more (docs/protocol.md, "Waiting in the queue"); nothing without one. */
+function waitText(seconds) {
+  if (!Number.isInteger(seconds) || seconds < 0) return "";
+  if (seconds < 60) return "; estimated wait less than a minute";
+  if (seconds >= 7200) return "; estimated wait two hours or more";
+  const minutes = Math.round(seconds / 60);
+  return `; estimated wait about ${minutes} minute${minutes === 1 ? "" : "s"}`;
 }
 
 function receive(frame) {
@@ -119,7 +132,7 @@ function receive(frame) {
     default:
       if (!chat || frame.session_id !== chat.session_id) break;
       if ("seq" in frame) sequencer.push(frame);
-      else if (frame.type === "notice" && frame.notice === "queued") showPlace(frame.position);
+      else if (frame.type === "notice" && frame.notice === "queued") showPlace(frame.position, frame.estimated_wait_s);
   }
 }
 

@@ -4,6 +4,8 @@ import uuid
 from playwright.sync_api import expect
 
 from tests.conftest import run_switchover
+from tests.harness import wait_for
+from tests.test_failover import figure, scrape
 
 from .conftest import FAILOVER_TIMEOUT_MS
 from .pagekit import (
@@ -81,6 +83,8 @@ def test_the_pages_move_to_the_backup_when_the_primary_is_killed(make_applicatio
     say(carol, "on the primary")
     expect_message(chat, "on the primary")
     expect(carol.locator("#server")).to_contain_text(primary_app.name)
+    # Each page keeps a standby socket to the backup, and resumes on it.
+    wait_for(lambda: figure(scrape(backup), "chat_standby_sockets") == 2, 10, "both pages' standby sockets")
 
     primary.kill()
     say(carol, "sent during the takeover")
@@ -94,6 +98,7 @@ def test_the_pages_move_to_the_backup_when_the_primary_is_killed(make_applicatio
     for root in (carol, chat):
         assert message_texts(root) == ["on the primary", "sent during the takeover", "hello from the backup"]
         assert_each_seq_once(root)
+    assert figure(scrape(backup), "chat_standby_sockets_taken_up_total", outcome="served") == 2
     assert backup.process.poll() is None
 
 

@@ -1,0 +1,154 @@
+"""The wait estimate against a real chat server: as an agent answers chats, a
+waiting customer's queued notices carry a smaller estimated wait each time its
+place moves, and GET /api/chat/wait says what a new chat would wait. And, in
+process: a takeover starts with no answers, so no estimate until its first."""
+import json
+import time
+import urllib.request
+
+import pytest
+
+from chat.service import ChatService
+from chat.session import Participant
+
+from .harness import Client, http_get, wait_for
+from .inprocess import FakeSocket, StandInInstance, set_epoch, with_chat_service
+
+
+@pytest.fixture
+def one_chat_each_server(make_application, start_server):
+    """An agent holds one chat at a time: every other chat waits."""
+    return start_server(make_application(agent_capacity="1"))
+
+
+def open_customer(server, clients, nickname: str) -> Client:
+    client = Client.open(f"{server.ws}/ws/chat/")
+    clients.append(client)
+    client.send(type="start", nickname=nickname)
+    client.started = client.until(type="started")
+    return client
+
+
+def wait_now(server) -> dict:
+    status, body = http_get(f"{server.http}/api/chat/wait")
+    assert status == 200, body
+    return json.loads(body)
+
+
+def test_a_waiting_customer_sees_a_smaller_estimate_each_time_an_agent_answers_a_chat(
+        one_chat_each_server, clients, agent_cookie):
+    server = one_chat_each_server
+    assert "estimated_wait_s" not in wait_now(server)  # nobody answered yet: no basis, and no agent
+    alice = Client.open(f"{server.ws}/ws/agent/", cookie=agent_cookie("alice"))
+    clients.append(alice)
+    alice.send(type="ready")
+    assert wait_now(server) == {"serving": True, "waiting": 0, "estimated_wait_s": 0}  # alice has room
+
+    first = open_customer(server, clients, "Ann")
+    alice.until(type="assigned", session_id=first.started["session_id"])
+    waiting = [open_customer(server, clients, name) for name in ("Bea", "Cid", "Dan")]
+    carol = open_customer(server, clients, "Carol")
+    [stored] = [carol.until(type="notice", notice="queued")]
+    assert stored["position"] == 4 and "seq" in stored
+    estimates = [stored["estimated_wait_s"]]
+    new_chat = wait_now(server)
+    assert new_chat["waiting"] == 4 and new_chat["estimated_wait_s"] >= estimates[0]  # behind Carol
+
+    answering = first
+    for place in (3, 2, 1):
+        alice.send(type="close", session_id=answering.started["session_id"])
+        answering = waiting.pop(0)
+        alice.until(type="assigned", session_id=answering.started["session_id"])
+        moved = carol.until(type="notice", notice="queued", position=place)
+        assert "seq" not in moved  # an ephemeral frame
+        estimates.append(moved["estimated_wait_s"])
+
+    assert estimates == sorted(estimates, reverse=True) and len(set(estimates)) == len(estimates), estimates
+    assert all(isinstance(s, int) and s > 0 and s % 30 == 0 for s in estimates), estimates
+
+    # When Carol's turn comes, the agent's joined says how long she waited.
+    alice.send(type="close", session_id=answering.started["session_id"])
+    carol.until(type="joined", role="agent")
+
+
+def test_a_customer_who_resumes_while_waiting_gets_the_estimate_with_the_place(
+        one_chat_each_server, clients, agent_cookie):
+    server = one_chat_each_server
+    alice = Client.open(f"{server.ws}/ws/agent/", cookie=agent_cookie("alice"))
+    clients.append(alice)
+    alice.send(type="ready")
+    open_customer(server, clients, "Ann")
+    alice.until(type="assigned")
+    carol = open_customer(server, clients, "Carol")
+    told = carol.until(type="notice", notice="queued")
+    carol.close()
+    again = Client.open(f"{server.ws}/ws/chat/")
+    clients.append(again)
+    again.send(type="resume", session_id=carol.started["session_id"], token=carol.started["token"],
+               last_seq=told["seq"])
+    place = again.until(type="notice", notice="queued")
+    assert "seq" not in place and place["position"] == 1
+    assert isinstance(place["estimated_wait_s"], int) and place["estimated_wait_s"] > 0
+
+
+def test_after_a_takeover_there_is_no_estimate_until_the_new_primary_answers_a_chat(redis_url):
+    async def scenario(old: ChatService) -> None:
+        redis, pair = old.instance.redis, old.instance.pair
+        agent_socket, agent = FakeSocket(), Participant.agent(7, "alice")
+        old.connected(agent_socket)
+        await old.agent_connected(agent_socket, agent)
+        await old.ready(agent_socket, True)
+        customers = [FakeSocket() for _ in range(3)]
+        for number, socket in enumerate(customers):
+            old.connected(socket)
+            await old.start(socket, f"c{number}", "")
+        [told] = customers[2].got(type="notice", notice="queued")
+        assert told["position"] == 2 and told["estimated_wait_s"] > 0  # one answer seen: a basis
+
+        await set_epoch(redis, pair, 2)
+        new = ChatService(StandInInstance(redis, pair, epoch=2, **{"session-restoration-mode": "simple",
+                                                                  "agent-capacity": "1"}))
+        await new.role_changes.serve(2, takeover=True, previous="the old primary")
+        assert len(new.messages.answers) == 0 and new.queue.new_chat_wait_s() is None
+        again = FakeSocket()
+        new.connected(again)
+        started = customers[2].got(type="started")[0]
+        await new.resume(again, started["session_id"], started["token"], told["seq"])
+        [place] = again.got(type="notice", notice="queued")
+        assert place["position"] == 2 and "estimated_wait_s" not in place  # no basis yet
+
+        # The new primary's first answer: alice comes back and takes the first in line.
+        agent_again = FakeSocket()
+        new.connected(agent_again)
+        await new.agent_connected(agent_again, agent)
+        await new.agent_resume(agent_again, {s: 0 for s in old.registry.sessions(agent_socket)})
+        await new.close(agent_again, next(iter(old.registry.sessions(agent_socket))))
+        await new.ready(agent_again, True)
+        assert len(new.messages.answers) == 1
+        await new.queue.tell_places(time.monotonic() + 60)
+        latest = again.got(type="notice", notice="queued")[-1]
+        assert latest["position"] == 1 and latest["estimated_wait_s"] > 0
+
+    with_chat_service(redis_url, scenario, **{"agent-capacity": "1"})
+
+
+def test_only_the_serving_member_answers_the_wait_and_only_to_the_pairs_pages(make_application, start_server):
+    """The backup does not know the queue: 503. Odd query strings change nothing;
+    the pair's own pages may read it across members, a stranger's may not."""
+    primary = start_server(make_application("wait-a", pair="wait"))
+    backup = start_server(make_application("wait-b", pair="wait", role="backup"), serving=False)
+    wait_for(lambda: json.loads(http_get(f"{backup.http}/api/ha/topology")[1] or b"{}").get("self", {}).get("role")
+             == "backup", 10, "the backup to be backup")
+    status, body = http_get(f"{backup.http}/api/chat/wait")
+    assert (status, json.loads(body)) == (503, {"serving": False})
+    for query in ("", "?position=-1", "?waiting=%00%ff&estimated_wait_s=9e99", "?" + "x" * 4000):
+        status, body = http_get(f"{primary.http}/api/chat/wait{query}")
+        assert (status, json.loads(body)) == (200, {"serving": True, "waiting": 0})  # no agent, no answer yet
+
+    def origin_allowed(origin: str) -> str | None:
+        request = urllib.request.Request(f"{primary.http}/api/chat/wait", headers={"Origin": origin})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.headers["Access-Control-Allow-Origin"]
+
+    assert origin_allowed(backup.http) == backup.http
+    assert origin_allowed("http://evil.example") is None
