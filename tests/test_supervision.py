@@ -306,3 +306,39 @@ def test_with_save_notices_the_customer_is_told_only_of_saves_it_can_see(
     assert_never_internal(carol.frames, "psst")
     assert [e["seq"] for e in carol.events(session_id)] == list(range(1, told["seq"] + 1))
     assert hello["seq"] < hi["seq"]
+
+
+def test_a_supervisor_who_leaves_goes_on_monitoring_and_one_who_stops_monitoring_leaves(
+        chat, supervisor, redis_client):
+    """leave: a visible left, then coaching only; unmonitor: a left if still in the chat,
+    then nothing more reaches the supervisor and its frames about the chat are refused."""
+    carol, alice = chat
+    session_id = carol.started["session_id"]
+    sue = supervisor()
+    sue.send(type="monitor", session_id=session_id)
+    sue.until(type="monitoring")
+    sue.send(type="barge-in", session_id=session_id)
+    carol.until(type="joined", role="supervisor")
+    sue.send(type="leave", session_id=session_id)
+    left = carol.until(type="left", role="supervisor")
+    assert alice.until(type="left", role="supervisor")["seq"] == left["seq"]
+    coach(sue, session_id, "back to coaching", visibility="all")
+    assert sue.until(type="error")["code"] == "not-joined"
+    coach(sue, session_id, "back to coaching")
+    alice.until(type="message", text="back to coaching")
+    assert [f["type"] for f in carol.quiet()] == []  # Carol is shown nothing of it
+    sue.send(type="barge-in", session_id=session_id)
+    carol.until(type="joined", role="supervisor", seq=left["seq"] + 1)
+
+    sue.send(type="unmonitor", session_id=session_id)
+    assert carol.until(type="left", role="supervisor")["seq"] == left["seq"] + 2
+    sue.until(type="unmonitored", session_id=session_id)
+    before = log_length(redis_client, session_id)
+    carol.send(type="message", text="is she gone?", client_id=new_client_id())
+    alice.until(type="message", text="is she gone?")
+    assert not [f for f in sue.quiet() if f.get("text") == "is she gone?"]
+    coach(sue, session_id, "one more thing")
+    assert sue.until(type="error")["code"] == "not-yours"
+    assert log_length(redis_client, session_id) == before + 1
+    assert_never_internal(carol.frames, "back to coaching")
+    assert [e["seq"] for e in carol.events(session_id)] == list(range(1, carol.events(session_id)[-1]["seq"] + 1))
