@@ -342,3 +342,32 @@ def test_a_supervisor_who_leaves_goes_on_monitoring_and_one_who_stops_monitoring
     assert log_length(redis_client, session_id) == before + 1
     assert_never_internal(carol.frames, "back to coaching")
     assert [e["seq"] for e in carol.events(session_id)] == list(range(1, carol.events(session_id)[-1]["seq"] + 1))
+
+
+def test_logging_out_closes_the_supervisor_socket_and_a_barged_in_supervisor_is_disconnected(
+        chat, server, clients, transactional_db):
+    """Sue barged in and logs out: her socket is closed (4003), Carol sees her
+    disconnected, and her old cookie opens no supervisor socket."""
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+    carol, _alice = chat
+    session_id = carol.started["session_id"]
+    call_command("createagent", "sue", password=AGENT_PASSWORD, name="Sue", supervisor=True)
+    http = HttpClient()
+    assert http.login(username="sue", password=AGENT_PASSWORD)
+    cookie = http.cookies["sessionid"].value
+    sue = Client.open(f"{server.ws}/ws/supervisor/", cookie=cookie)
+    clients.append(sue)
+    sue.until(type="chats")
+    sue.send(type="monitor", session_id=session_id)
+    sue.until(type="monitoring")
+    sue.send(type="barge-in", session_id=session_id)
+    carol.until(type="joined", role="supervisor")
+
+    http.logout()
+    with pytest.raises(ConnectionClosed) as closed:
+        sue.until(type="never")
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4003
+    assert carol.until(type="disconnected", role="supervisor")["nickname"] == "Sue"
+    with pytest.raises(InvalidStatus):
+        Client.open(f"{server.ws}/ws/supervisor/", cookie=cookie)
