@@ -68,4 +68,4 @@ def inactivity_of(settings: Settings) -> Inactivity | None:
 def deadline_of(session: ChatSession, settings: Settings) -> float | None:
     """When the sweeper must next look at ``session`` under these options."""
     return session.next_deadline(settings["session-inactivity-timeout"], settings["participant-return-timeout"],
-                                 SWITCHOVER_FOLLOW_S, inactivity_of(settings))
+                                 SWITCHOVER_FOLLOW_S, inactivity_of(settings), settings["queue-timeout"])

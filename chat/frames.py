@@ -73,6 +73,7 @@ class CloseReason(StrEnum):
     NOT_RESTORED = "not-restored"
     INACTIVITY = "inactivity"
     OPERATOR_CLOSED = "operator-closed"  # from the admin (chat.operator)
+    QUEUE_TIMEOUT = "queue-timeout"  # waited past queue-timeout: the offline path
 
 
 class ErrorCode(StrEnum):
@@ -94,6 +95,8 @@ class ErrorCode(StrEnum):
     TOO_MANY_SOCKETS = "too-many-sockets"  # from one client address
     UNAVAILABLE = "unavailable"  # the store did not answer: nothing was done, send again
     NOT_JOINED = "not-joined"  # a supervisor's message to everyone before it barged in
+    CLOSED = "closed"  # start outside opening-hours: nobody is there (the offline path)
+    BAD_EMAIL = "bad-email"  # the offline form's email is not an address
 
 
 # Websocket close codes (4000-4999 are the application's).

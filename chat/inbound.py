@@ -287,5 +287,13 @@ def _sessions(frame: dict[str, Any]) -> dict[str, int]:
     return checked
 
 
+def checked_string(name: str, value: Any, limit: int, *, multiline: bool = False) -> str:
+    """The edge's checks of a string field, for what comes in by HTTP instead of a
+    frame (the offline form, transcripts.offline): valid Unicode, no control
+    characters (newline and tab too with ``multiline``), at most ``limit`` characters."""
+    _check_string(name, value, limit, _CONTROL_IN_TEXT if multiline else _CONTROL_IN_LINE)
+    return value
+
+
 def _printable(text: str) -> str:
     return _CONTROL_IN_LINE.sub("?", _SURROGATE.sub("?", text))

@@ -9,7 +9,8 @@ Each part has one job and owns its state:
 - chat.messages: the message path (check, store in the live log, fan out) and
   the open sessions in memory, with one lock per session.
 - chat.queue: waiting chats and their assignment to agents.
-- chat.sweeper: idle chats and participants who never came back.
+- chat.sweeper: idle chats, participants who never came back, waits past queue-timeout.
+- chat.availability (``presence``): who is there for a new chat, for the page.
 - chat.takeover: role changes (ha.runtime's listener): restore on takeover,
   drain on switchover, stop serving.
 - chat.logouts: closes the agent sockets of a login that logged out.
@@ -29,6 +30,7 @@ from django.conf import settings
 from chatsite import rediskeys
 from ha.runtime import Instance
 
+from . import availability
 from .broadcasts import Broadcasts
 from .frames import CloseReason, ErrorCode, Notice, Visibility
 from .limits import Addresses
@@ -57,6 +59,7 @@ class ChatService:
         self.queue = ChatQueue(instance, self.messages, self.registry)
         self.sweeper = Sweeper(instance, self.messages, self.queue)
         self.supervision = Supervision(instance, self.messages, self.registry)
+        self.presence = availability.Presence(instance, self.registry, self.messages, self.queue)
         self.role_changes = RoleChanges(instance, self.messages, self.registry)
         instance.listener = self.role_changes
         self.logouts = Logouts(instance, self.registry)
@@ -78,8 +81,10 @@ class ChatService:
     async def run(self) -> None:
         """Background work of a serving instance: deadlines (chat.sweeper), places in
         the queue (chat.queue); logouts that close agent sockets (chat.logouts); an
-        operator's close from the admin (chat.operator)."""
-        await asyncio.gather(self.sweeper.run(), self.queue.run(), self.broadcasts.run(), self.supervision.run())
+        operator's close from the admin (chat.operator); who is there, for the pages
+        (chat.availability); the open chats for supervisors (chat.supervision)."""
+        await asyncio.gather(self.sweeper.run(), self.queue.run(), self.broadcasts.run(), self.presence.run(),
+                             self.supervision.run())
 
     # -- sockets --------------------------------------------------------------
 
@@ -95,8 +100,10 @@ class ChatService:
     # -- customer -------------------------------------------------------------
 
     async def start(self, socket: Socket, nickname: str, subject: str, address: str | None = None) -> None:
-        """A new chat, unless its address started too many lately or the queue is full."""
+        """A new chat, unless it is outside the opening hours, its address started too
+        many lately or the queue is full."""
         options = self.instance.settings
+        availability.check_start(options)
         self.addresses.new_chat(address, time.monotonic(), options)
         if len(self.messages.waiting) >= options["queue-max-waiting"]:
             raise ChatError(ErrorCode.BUSY, f"{len(self.messages.waiting)} chats wait for an agent already "

@@ -231,6 +231,12 @@ class ChatSession:
             if now - since > grace_s and (who := self.participant(pid)) is not None
         ]
 
+    def queue_timed_out(self, now: float, queue_timeout_s: int) -> bool:
+        """Whether the chat has waited for an agent for ``queue_timeout_s`` since its
+        stored ``queued`` notice (0: no limit). A chat an agent has is never timed out."""
+        return (self.status is Status.QUEUED and self.queued_since is not None and queue_timeout_s > 0
+                and now - self.queued_since >= queue_timeout_s)
+
     def quiet_since(self, inactivity: Inactivity) -> float:
         """Since when (unix time) the chat has been quiet, as inactivity-control counts."""
         if inactivity.include_notices:
@@ -260,9 +266,10 @@ class ChatSession:
         return None
 
     def next_deadline(self, idle_after_s: int, return_timeout_s: float, follow_grace_s: float,
-                      inactivity: Inactivity | None = None) -> float | None:
-        """When ``idle``, ``gone``, ``not_followed`` or ``inactivity_due`` next turn
-        true (unix time), if nothing happens meanwhile; None for a closed session."""
+                      inactivity: Inactivity | None = None, queue_timeout_s: int = 0) -> float | None:
+        """When ``idle``, ``gone``, ``not_followed``, ``inactivity_due`` or
+        ``queue_timed_out`` next turn true (unix time), if nothing happens meanwhile;
+        None for a closed session."""
         if not self.is_open:
             return None
         moments = [since + return_timeout_s for since in self.away_since.values()]
@@ -270,6 +277,8 @@ class ChatSession:
         if idle_after_s > 0:
             moments.append(self.last_message_at + idle_after_s)
         moments += [when for when, _ in self._inactivity_steps(inactivity)]
+        if queue_timeout_s > 0 and self.status is Status.QUEUED and self.queued_since is not None:
+            moments.append(self.queued_since + queue_timeout_s)
         return min(moments, default=None)
 
     # -- a switchover moves the participants, it does not disconnect them -----

@@ -1,7 +1,8 @@
 """Deadlines of a serving instance: chats nobody writes in (the older
 session-inactivity-timeout, and inactivity-control's alert then close), participants who
-never came back. Each second the sweeper looks only at the sessions whose
-deadline came (chat.deadlines), not at every open session."""
+never came back, chats that waited in the queue past queue-timeout. Each second the
+sweeper looks only at the sessions whose deadline came (chat.deadlines), not at every
+open session."""
 from __future__ import annotations
 
 import logging
@@ -22,7 +23,8 @@ logger = logging.getLogger(__name__)
 SWEEP_INTERVAL_S = 1.0
 # The options the deadlines are worked out from: a change works them out again.
 TIMEOUT_OPTIONS = ("session-inactivity-timeout", "participant-return-timeout", "inactivity-control-enabled",
-                   "inactivity-timeout-alert", "inactivity-timeout-close", "inactivity-include-notices")
+                   "inactivity-timeout-alert", "inactivity-timeout-close", "inactivity-include-notices",
+                   "queue-timeout")
 
 
 class Sweeper:
@@ -54,6 +56,12 @@ class Sweeper:
             if session is None:
                 continue  # closed meanwhile
             async with self.messages.lock(session.id):
+                if session.queue_timed_out(now, settings["queue-timeout"]):
+                    # The offline path, not inactivity: the page offers to leave a message.
+                    logger.info("session %s: nobody answered within queue-timeout (%d s): closing it",
+                                session.id, settings["queue-timeout"])
+                    await self.messages.store(session, session.closing(CloseReason.QUEUE_TIMEOUT))
+                    continue
                 if session.idle(now, idle_after):
                     logger.info("session %s: nobody wrote for %d s: closing it", session.id, idle_after)
                     await self.messages.store(session, session.closing(CloseReason.INACTIVITY))

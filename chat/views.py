@@ -1,3 +1,6 @@
+import asyncio
+import logging
+
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import NON_FIELD_ERRORS
@@ -7,14 +10,21 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 
 from chatsite.origins import allowed as allowed_origins
+from ha.runtime import current
 
+from . import availability
 from .agents import display_name, is_agent
 from .login_throttle import THROTTLED, ThrottledAuthenticationForm
-from .service import service
 from .supervisors import is_supervisor
+
+logger = logging.getLogger(__name__)
 
 # HTTP "Too Many Requests": what a throttled login answers (chat.login_throttle).
 TOO_MANY_REQUESTS = 429
+# How long the availability answer may be reused: the summary behind it moves once a second.
+AVAILABILITY_MAX_AGE_S = 1
+# How long the view waits for Redis before it answers that nobody is known to be there.
+AVAILABILITY_REDIS_WAIT_S = 1.0
 
 
 def customer_page(request: HttpRequest) -> HttpResponse:
@@ -23,29 +33,25 @@ def customer_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-async def wait_view(request: HttpRequest) -> HttpResponse:
-    """``GET /api/chat/wait``: how many chats wait, and the estimated wait of a chat
-    started now (chat.wait_estimate; absent with no basis), for a page that decides
-    whether to offer a chat or a message. Async and from memory, as the topology:
-    no database, no Redis. Only the serving member knows: elsewhere 503."""
+async def availability_view(request: HttpRequest) -> HttpResponse:
+    """``GET /api/chat/availability``: whether anybody is there for a new chat, so the
+    page offers the offline form instead (chat.availability). Either member answers,
+    from its options and the serving member's summary in Redis; no database."""
+    instance = current()
+    if instance is None:
+        return JsonResponse({"error": "not a chat server instance"}, status=503)
     try:
-        chats = service()
-    except RuntimeError:  # not a chat server process
-        chats = None
-    if chats is None or not chats.instance.serving:
-        response = JsonResponse({"serving": False}, status=503)
-    else:
-        body: dict[str, object] = {"serving": True, "waiting": len(chats.messages.waiting)}
-        estimate = chats.queue.new_chat_wait_s()
-        if estimate is not None:
-            body["estimated_wait_s"] = estimate
-        response = JsonResponse(body)
-    # As the topology: the pair's own pages may read it from either member.
+        summary = await asyncio.wait_for(availability.read(instance.redis, instance.pair),
+                                         AVAILABILITY_REDIS_WAIT_S)
+    except Exception as error:  # Redis does not answer: nobody can start a chat either
+        logger.warning("availability: the serving member's summary could not be read (%r)", error)
+        summary = None
+    response = JsonResponse(availability.answer(instance.settings, summary))
     origin = request.headers.get("Origin")
     if allowed_origins.allows(origin):
         response["Access-Control-Allow-Origin"] = origin
     patch_vary_headers(response, ["Origin"])
-    response["Cache-Control"] = "no-store"
+    response["Cache-Control"] = f"max-age={AVAILABILITY_MAX_AGE_S}"
     return response
 
 

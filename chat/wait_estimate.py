@@ -3,8 +3,8 @@ which chats are answered, and a place in the queue divided by it. Plain data and
 arithmetic, no I/O: chat.messages tells ``AnswerRate`` of every agent's ``joined``
 (a chat answered), chat.queue and chat.messages put the estimate into the
 customer's ``queued`` notices, ``new_chat_wait_s`` answers for a chat not yet
-started (``GET /api/chat/wait``, and whoever else must decide whether to offer
-a chat at all).
+started (``GET /api/chat/availability``'s ``expected_wait_s``, through the
+serving member's summary: chat.availability).
 
 The rate is the answers of the last WINDOW_S seconds over the time they were
 counted in, that time never taken shorter than MIN_SPAN_S, so that a burst (an

@@ -59,6 +59,17 @@ def pair_queue(pair: str) -> str:
     return _key("pair", pair, "waiting")
 
 
+def pair_presence(pair: str) -> str:
+    """JSON of the agents available and chats waiting, as the serving member last
+    wrote it (chat.availability); expires within seconds of nobody serving."""
+    return _key("pair", pair, "presence")
+
+
+def offline_messages_of(address: str) -> str:
+    """Offline messages left from one client address this hour (transcripts.offline)."""
+    return _key("offline-messages", address)
+
+
 # One chat session.
 def session_meta(session_id: str) -> str:
     """Hash: who takes part, status, token hash, assigned agent."""

@@ -28,6 +28,8 @@ class Option:
     def clean(self, raw: str) -> Any:
         try:
             return self.parse(raw.strip())
+        except OptionError:
+            raise  # a parser that says itself what is wrong (opening-hours)
         except (ValueError, TypeError):
             raise OptionError(
                 f"{self.name}: {raw!r} is not allowed; allowed values: {self.allowed}"
@@ -64,6 +66,27 @@ def _text(raw: str) -> str:
     if not raw or len(raw) > 255:
         raise ValueError(raw)
     return raw
+
+
+def _opening_hours(raw: str) -> Any:
+    """Checked by the one parser the server uses (chat.opening_hours), whose message
+    says what is wrong where."""
+    from chat.opening_hours import HoursError, OpeningHours
+
+    try:
+        return OpeningHours.parse(raw)
+    except HoursError as error:
+        raise OptionError(f"opening-hours: {error}; e.g. 'mon-fri 08:00-18:00; sat 09:00-13:00', "
+                          "or 'always'") from None
+
+
+def _time_zone(raw: str) -> Any:
+    from chat.opening_hours import HoursError, zone
+
+    try:
+        return zone(raw)
+    except HoursError as error:
+        raise OptionError(f"time-zone: {error}") from None
 
 
 def _positive_seconds(raw: str) -> float:
@@ -209,6 +232,32 @@ OPTIONS: dict[str, Option] = {
             "true: notice events (queued, ucs-save, switchover, ...) also restart the inactivity "
             "timer; false: only a participant joining, leaving or writing does.",
             _boolean,
+        ),
+        # Nobody there (issue 13): the offline path (chat.availability, transcripts.offline).
+        Option(
+            "queue-timeout", "0", "a whole number of seconds >= 0",
+            "How long a chat may wait in the queue for an agent; past it the chat is closed with "
+            "the reason queue-timeout and the customer is offered to leave a message; 0: no limit.",
+            _integer(0),
+        ),
+        Option(
+            "opening-hours", "always",
+            "always, or days and times such as: mon-fri 08:00-18:00; sat 09:00-13:00",
+            "When agents are there, in time-zone's local time: entries separated by ';', each days "
+            "(mon, mon-fri, sat,sun) then HH:MM-HH:MM ranges separated by ','. Outside them the page "
+            "offers to leave a message and a start is refused with the error closed.",
+            _opening_hours,
+        ),
+        Option(
+            "time-zone", "UTC", "an IANA time zone name such as Europe/Paris",
+            "The time zone of opening-hours.",
+            _time_zone,
+        ),
+        Option(
+            "address-offline-messages-per-hour", "10", "an integer >= 1",
+            "Offline messages one client address may leave in an hour (addresses in "
+            "CHAT_TRUSTED_ADDRESSES are not counted); past it the form is answered 429.",
+            _integer(1),
         ),
         Option(
             "ha-lease-ttl-ms", "1500", "an integer >= 300",

@@ -1,10 +1,13 @@
-"""Transcripts in the admin: read-only, as the store only ever adds to them."""
+"""Transcripts in the admin: read-only, as the store only ever adds to them; an
+offline message's state (unanswered, taken, answered) is the one thing an operator
+moves, with the actions below (transcripts.offline)."""
 from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from . import offline
 from .models import Event, Participant, Transcript
 
 
@@ -31,11 +34,23 @@ class EventInline(ReadOnlyInline):
 
 @admin.register(Transcript)
 class TranscriptAdmin(admin.ModelAdmin):
-    list_display = ["session_id", "pair", "started_at", "ended_at", "end_reason", "saved_seq", "saves"]
-    list_filter = ["pair", "end_reason"]
-    search_fields = ["session_id", "participants__nickname"]
+    list_display = ["session_id", "pair", "started_at", "ended_at", "end_reason", "offline", "email", "saved_seq",
+                    "saves"]
+    list_filter = ["offline", "pair", "end_reason"]
+    search_fields = ["session_id", "participants__nickname", "email"]
     readonly_fields = ["exports"]
     inlines = [ParticipantInline, EventInline]
+    actions = ["mark_taken", "mark_answered"]
+
+    @admin.action(description="Take the selected offline messages (offline, taken)")
+    def mark_taken(self, request, queryset) -> None:
+        moved = offline.mark(queryset, Transcript.Offline.TAKEN, request.user.get_username())
+        self.message_user(request, f"{moved} offline message(s) taken by {request.user.get_username()}.")
+
+    @admin.action(description="Mark the selected offline messages answered")
+    def mark_answered(self, request, queryset) -> None:
+        moved = offline.mark(queryset, Transcript.Offline.ANSWERED, request.user.get_username())
+        self.message_user(request, f"{moved} offline message(s) answered.")
 
     @admin.display(description="export")
     def exports(self, obj: Transcript) -> str:

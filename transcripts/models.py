@@ -12,6 +12,14 @@ from chat.session import iso
 
 
 class Transcript(models.Model):
+    class Offline(models.TextChoices):
+        """An offline message's state (issue 13); blank for a chat."""
+
+        NONE = "", "not an offline message"
+        UNANSWERED = "unanswered", "offline, unanswered"
+        TAKEN = "taken", "offline, taken"
+        ANSWERED = "answered", "offline, answered"
+
     session_id = models.CharField(max_length=64, unique=True)
     pair = models.SlugField(max_length=64)
     subject = models.TextField(blank=True)
@@ -27,6 +35,14 @@ class Transcript(models.Model):
     )
     saves = models.PositiveIntegerField(default=0, help_text="How many saves added to it.")
     updated_at = models.DateTimeField(auto_now=True)
+    # A message left when nobody was there (transcripts.offline): who to answer, and where it stands.
+    offline = models.CharField(
+        max_length=16, choices=Offline.choices, default=Offline.NONE, blank=True, db_index=True,
+        help_text="An offline message left when nobody was there, and whether someone took or answered it.",
+    )
+    email = models.EmailField(blank=True, help_text="Where to answer an offline message.")
+    handled_by = models.CharField(max_length=150, blank=True,
+                                  help_text="Who took or answered the offline message (a login).")
 
     class Meta:
         ordering = ["-started_at"]

@@ -1,8 +1,10 @@
 // The customer page: start a chat, show it, and keep it across reloads and
 // failovers (the socket itself is connection.js's business).
 import { Connection, newClientId, serverText, stateText, store } from "./connection.js";
+import { availability, hideOfflineForm, offerOfflineForm, prefillName, showExpectedWait } from "./offline.js";
 import {
   KEPT_EVENTS, Sequencer, TypingLine, TypingSender, appendScrolled, closeReasonText, eventItem, pendingItem, scrollDown,
+  waitWords,
 } from "./transcript.js";
 
 const KEY = "chat.customer";
@@ -74,6 +76,7 @@ function show(event) {
     if (event.from !== chat.participant_id) ui.typing.set("", false);
   }
   if (event.type === "closed") end(`This chat has ended: ${closeReasonText(event.reason)}.`);
+  if (event.type === "closed" && event.reason === "queue-timeout") unanswered();
   if (event.type === "notice" && event.notice === "queued") showPlace(event.position, event.estimated_wait_s);
   if ((event.type === "joined" && event.role === "agent") || event.type === "closed") showPlace(null);
   save();
@@ -89,14 +92,9 @@ function showPlace(position, estimatedWaitS) {
   else delete ui.place.dataset.estimatedWaitS;
 }
 
-/** `estimated_wait_s` in words: whole multiples of 30 s, 7200 meaning two hours
- * or more (docs/protocol.md, "Waiting in the queue"); nothing without one. */
 function waitText(seconds) {
-  if (!Number.isInteger(seconds) || seconds < 0) return "";
-  if (seconds < 60) return "; estimated wait less than a minute";
-  if (seconds >= 7200) return "; estimated wait two hours or more";
-  const minutes = Math.round(seconds / 60);
-  return `; estimated wait about ${minutes} minute${minutes === 1 ? "" : "s"}`;
+  const words = waitWords(seconds);
+  return words ? `; estimated wait ${words}` : "";
 }
 
 function receive(frame) {
@@ -119,6 +117,13 @@ function receive(frame) {
     case "error":
       if (frame.code === "bad-token" && chat) {
         end("This chat is no longer available.");
+      } else if (!chat && startFrame && (frame.code === "closed" || frame.code === "busy")) {
+        // Nobody there after all (closed meanwhile, the queue full): the offline form instead.
+        prefillName(startFrame.nickname);
+        startFrame = null;
+        conn.stop();
+        ui.startForm.hidden = true;
+        offerOfflineForm(frame.code);
       } else if (!chat && startFrame) {
         // The start was refused (say, an empty nickname): back to the form.
         startFrame = null;
@@ -144,6 +149,7 @@ function showError(message) {
 
 function openChat() {
   ui.startForm.hidden = true;
+  hideOfflineForm();
   ui.chat.hidden = false;
   ui.subject.textContent = chat.subject ? `About: ${chat.subject}` : `Chatting as ${chat.nickname}`;
   ui.sendForm.hidden = chat.closed;
@@ -155,6 +161,12 @@ function drawOutbox() {
   const pending = conn.pending();
   ui.outbox.replaceChildren(...pending.map(pendingItem));
   if (pending.length) scrollDown(ui.outbox);
+}
+
+/** The wait ended with nobody answering (queue-timeout): offer to leave a message. */
+function unanswered() {
+  prefillName(chat.nickname);
+  offerOfflineForm("queue-timeout", chat.session_id);
 }
 
 function end(text) {
@@ -221,11 +233,21 @@ if (chat) {
   if (chat.closed) {
     const closed = chat.events.findLast((event) => event.type === "closed");
     end(closed ? `This chat has ended: ${closeReasonText(closed.reason)}.` : "This chat has ended.");
+    if (closed?.reason === "queue-timeout") unanswered();
   } else {
     conn.start();
   }
   const scroller = ui.transcript.closest(".scroll");
   scroller.scrollTop = scroller.scrollHeight;
 } else {
-  ui.startForm.hidden = false;
+  // Before a chat starts: is anybody there? If not, the offline form instead.
+  // With no agent available yet a customer may still wait in the queue (one may come;
+  // queue-timeout ends a wait nobody answers); closed or full, the form is all there is.
+  availability().then((answer) => {
+    if (answer.available || answer.reason === "no-agent") {
+      showExpectedWait(answer.expected_wait_s);
+      ui.startForm.hidden = false;
+    }
+    if (!answer.available) offerOfflineForm(answer.reason);
+  });
 }

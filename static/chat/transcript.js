@@ -46,7 +46,18 @@ const CLOSE_REASONS = {
   "transcript-save-error": "the transcript could not be saved",
   "not-restored": "it could not be restored after a server failure",
   inactivity: "nobody wrote for too long",
+  "queue-timeout": "nobody answered in time",
 };
+
+/** An estimated wait (`estimated_wait_s`: whole multiples of 30 s, 7200 meaning two
+ * hours or more; docs/protocol.md, "The wait estimate") in words; "" without one. */
+export function waitWords(seconds) {
+  if (!Number.isInteger(seconds) || seconds < 0) return "";
+  if (seconds < 60) return "less than a minute";
+  if (seconds >= 7200) return "two hours or more";
+  const minutes = Math.round(seconds / 60);
+  return `about ${minutes} minute${minutes === 1 ? "" : "s"}`;
+}
 
 export function closeReasonText(reason) {
   return CLOSE_REASONS[reason] ?? reason ?? "unknown reason";
