@@ -321,9 +321,53 @@ class AgentConsumer(ChatConsumer):
                 await self.chats.agent_resume(self, frame.sessions)
             case inbound.Close():
                 await self.chats.close(self, frame.session_id)
+            case inbound.StaffMessage():
+                self.limits.message(time.monotonic(), self.chats.instance.settings)
+                await self.chats.staff_message(self, frame.session_id, frame.text, frame.client_id, frame.visibility)
             case inbound.Transfer():
                 await self.chats.transfer(self, frame.session_id, frame.to, frame.note)
             case inbound.ListAgents():
                 await self.chats.agents(self)
             case _:
                 await super().handle(frame)
+
+
+class SupervisorConsumer(ChatConsumer):
+    """A supervisor's socket (chat.supervision): the open chats, monitor, coach, barge in."""
+
+    parse = staticmethod(inbound.supervisor_frame)
+    login: str | None = None
+
+    async def connect(self) -> None:
+        # As the agent socket: scope["user"] is chat.identity's KnownUser, which says
+        # whether it is a supervisor (chat.supervisors); refused before accept (403).
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_active or not getattr(
+                user, "is_supervisor", False):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.login = login_of(self.scope)
+        await super().connect()
+
+    async def joined(self) -> None:
+        user = self.scope["user"]
+        await self.chats.supervisor_connected(
+            self, Participant.supervisor(user.pk, user.get_full_name() or user.username))
+
+    async def handle(self, frame: inbound.Frame) -> None:
+        chats = self.chats
+        match frame:
+            case inbound.Monitor():
+                await chats.monitor(self, frame.session_id, frame.last_seq)
+            case inbound.Unmonitor():
+                await chats.unmonitor(self, frame.session_id)
+            case inbound.BargeIn():
+                await chats.barge_in(self, frame.session_id)
+            case inbound.StaffMessage():
+                self.limits.message(time.monotonic(), chats.instance.settings)
+                await chats.supervisor_message(self, frame.session_id, frame.text, frame.client_id,
+                                               frame.visibility)
+            case inbound.Leave():
+                await chats.supervisor_leave(self, frame.session_id)
+            case _:
+                raise AssertionError(f"no handler for {frame!r}")

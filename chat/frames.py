@@ -13,6 +13,10 @@ class In(StrEnum):
     LEAVE = "leave"
     READY = "ready"
     CLOSE = "close"
+    # A supervisor's (chat.supervision): follow a chat silently, stop, join it visibly.
+    MONITOR = "monitor"
+    UNMONITOR = "unmonitor"
+    BARGE_IN = "barge-in"
     # An agent's (chat.transfers): hand a chat to another agent; list who could take it.
     TRANSFER = "transfer"
     AGENTS = "agents"
@@ -27,6 +31,10 @@ class Out(StrEnum):
     TYPING = "typing"
     ERROR = "error"
     NOT_PRIMARY = "not-primary"
+    # To a supervisor (chat.supervision): the open chats of the pair; a chat now monitored.
+    CHATS = "chats"
+    MONITORING = "monitoring"
+    UNMONITORED = "unmonitored"
     # A standby socket was taken (chat.consumers.wants_standby).
     STANDBY = "standby"
     AGENTS = "agents"  # to an agent: who a chat can be transferred to (chat.transfers)
@@ -58,6 +66,14 @@ class Notice(StrEnum):
     TRANSFER_NOTE = "transfer-note"
 
 
+class Visibility(StrEnum):
+    """Who may see an event (Genesys' visibility ALL / INT). ``all`` is the default and
+    is left off the wire; an ``internal`` event never reaches a customer's socket."""
+
+    ALL = "all"
+    INTERNAL = "internal"
+
+
 class CloseReason(StrEnum):
     CUSTOMER_LEFT = "customer-left"
     AGENT_CLOSED = "agent-closed"
@@ -86,6 +102,7 @@ class ErrorCode(StrEnum):
     BUSY = "busy"  # the queue is full: no new chat now
     TOO_MANY_SOCKETS = "too-many-sockets"  # from one client address
     UNAVAILABLE = "unavailable"  # the store did not answer: nothing was done, send again
+    NOT_JOINED = "not-joined"  # a supervisor's message to everyone before it barged in
     CLOSED = "closed"  # start outside opening-hours: nobody is there (the offline path)
     BAD_EMAIL = "bad-email"  # the offline form's email is not an address
     # A transfer's target is not an agent logged in, available and under capacity.

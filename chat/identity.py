@@ -37,6 +37,7 @@ from chatsite import redisconf, rediskeys
 from ha.runtime import current
 
 from .agents import ais_agent, display_name
+from .supervisors import ais_supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class KnownUser:
     is_active: bool
     is_agent: bool
     is_authenticated: bool = True
+    is_supervisor: bool = False  # chat.supervisors
 
     def get_full_name(self) -> str:
         """The name customers see (chat.agents.display_name), never the login name:
@@ -109,7 +111,7 @@ class CachedUserMiddleware:
             return await self.inner(scope, receive, send)
         known = KnownUser(
             user.pk, user.username, display_name(user.pk, user.get_full_name()), user.is_active,
-            await ais_agent(user),
+            await ais_agent(user), is_supervisor=await ais_supervisor(user),
         )
         login = login_of(scope)
         instance = current()

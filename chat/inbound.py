@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .frames import ErrorCode, In
+from .frames import ErrorCode, In, Visibility
 from .session import ChatError
 
 # The largest websocket message the server reads (daphne closes a socket that
@@ -95,6 +95,32 @@ class Ready:
 
 
 @dataclass(frozen=True, slots=True)
+class Monitor:
+    session_id: str
+    last_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unmonitor:
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BargeIn:
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StaffMessage:
+    """A supervisor's message: ``internal`` (coaching, its default) or to everyone."""
+
+    session_id: str
+    text: str
+    client_id: str
+    visibility: Visibility
+
+
+@dataclass(frozen=True, slots=True)
 class Transfer:
     session_id: str
     to: str  # the agent's participant id, as ``agents`` lists it
@@ -106,7 +132,8 @@ class ListAgents:
     """Who the agent could transfer a chat to (chat.transfers)."""
 
 
-Frame = Start | Resume | AgentResume | Message | Typing | Leave | Close | Ready | Transfer | ListAgents
+Frame = (Start | Resume | AgentResume | Message | Typing | Leave | Close | Ready
+         | Monitor | Unmonitor | BargeIn | StaffMessage | Transfer | ListAgents)
 
 
 def decode(text_data: str | None) -> dict[str, Any]:
@@ -133,6 +160,8 @@ def customer_frame(frame: dict[str, Any]) -> Frame:
     if kind is In.RESUME:
         return Resume(_line(frame, "session_id", MAX_SESSION_ID), _line(frame, "token", MAX_TOKEN),
                       _integer(frame, "last_seq", 0, MAX_SEQ, default=0))
+    if kind is In.MESSAGE and _visibility(frame, default=Visibility.ALL) is not Visibility.ALL:
+        raise ChatError(ErrorCode.BAD_FRAME, "a customer's messages are for everyone: 'visibility' may only be 'all'")
     return _both(kind, frame, session_required=False)
 
 
@@ -145,6 +174,11 @@ def agent_frame(frame: dict[str, Any]) -> Frame:
         return AgentResume(_sessions(frame))
     if kind is In.CLOSE:
         return Close(_line(frame, "session_id", MAX_SESSION_ID))
+    if kind is In.MESSAGE and frame.get("visibility") is not None:
+        # An agent's answer to its coach (internal), or an explicit 'all'.
+        return StaffMessage(_line(frame, "session_id", MAX_SESSION_ID), _text(frame, "text"),
+                            _line(frame, "client_id", MAX_CLIENT_ID, default=""),
+                            _visibility(frame, default=Visibility.ALL))
     if kind is In.TRANSFER:
         return Transfer(_line(frame, "session_id", MAX_SESSION_ID), _line(frame, "to", MAX_AGENT_ID),
                         _note(frame))
@@ -155,6 +189,23 @@ def agent_frame(frame: dict[str, Any]) -> Frame:
     return _both(kind, frame, session_required=True)
 
 
+def supervisor_frame(frame: dict[str, Any]) -> Frame:
+    """The typed frame a supervisor sent (chat.supervision)."""
+    kind = _kind(frame, SUPERVISOR_FRAMES)
+    session_id = _line(frame, "session_id", MAX_SESSION_ID)
+    if kind is In.MONITOR:
+        return Monitor(session_id, _integer(frame, "last_seq", 0, MAX_SEQ, default=0))
+    if kind is In.UNMONITOR:
+        return Unmonitor(session_id)
+    if kind is In.BARGE_IN:
+        return BargeIn(session_id)
+    if kind is In.MESSAGE:
+        return StaffMessage(session_id, _text(frame, "text"), _line(frame, "client_id", MAX_CLIENT_ID, default=""),
+                            _visibility(frame, default=Visibility.INTERNAL))
+    return Leave(session_id)
+
+
+SUPERVISOR_FRAMES = (In.MONITOR, In.UNMONITOR, In.BARGE_IN, In.MESSAGE, In.LEAVE)
 CUSTOMER_FRAMES = (In.START, In.RESUME, In.MESSAGE, In.TYPING, In.LEAVE)
 AGENT_FRAMES = (In.READY, In.RESUME, In.MESSAGE, In.TYPING, In.LEAVE, In.CLOSE, In.TRANSFER, In.AGENTS)
 
@@ -247,6 +298,13 @@ def _boolean(frame: dict[str, Any], name: str, *, default: Any = ...) -> bool:
     if not isinstance(value, bool):
         raise ChatError(ErrorCode.BAD_FRAME, f"{name!r} must be true or false")
     return value
+
+
+def _visibility(frame: dict[str, Any], *, default: Visibility) -> Visibility:
+    value = _present(frame, "visibility", "string", default)
+    if value not in tuple(Visibility):
+        raise ChatError(ErrorCode.BAD_FRAME, "'visibility' must be one of: " + ", ".join(Visibility))
+    return Visibility(value)
 
 
 def _sessions(frame: dict[str, Any]) -> dict[str, int]:

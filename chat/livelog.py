@@ -53,6 +53,19 @@ local function append(epoch_key, log, client_ids, meta, open_set, queue, saves,
   end
   local seq = redis.call('LLEN', log) + 1
   local event = string.sub(event_json, 1, -2) .. ',"seq":' .. seq .. '}'
+  -- Visibility (issue 13): an internal event (its JSON starts with the key, which
+  -- no other event's does) is counted; every later event the customer is shown
+  -- carries customer_seq, its place among those, when internal events came before
+  -- it. So the customer's seq counts from 1 with no gap, and nothing tells it
+  -- that an internal event was there.
+  if string.sub(event_json, 1, 25) == '{"visibility":"internal",' then
+    redis.call('HINCRBY', meta, 'internal_events', 1)
+  else
+    local hidden = tonumber(redis.call('HGET', meta, 'internal_events') or '0')
+    if hidden > 0 then
+      event = string.sub(event_json, 1, -2) .. ',"seq":' .. seq .. ',"customer_seq":' .. (seq - hidden) .. '}'
+    end
+  end
   redis.call('RPUSH', log, event)
   if client_id ~= '' then redis.call('HSET', client_ids, client_id, seq) end
   if #facts > 0 then redis.call('HSET', meta, unpack(facts)) end

@@ -22,10 +22,10 @@ from chatsite import metrics
 from ha.runtime import Instance
 
 from .deadlines import Deadlines, deadline_of
-from .frames import CloseReason, ErrorCode, Event, Notice, Out
+from .frames import CloseReason, ErrorCode, Event, Notice, Out, Visibility
 from .livelog import REPLAY_PAGE, Appending, Fenced, LiveLog, OpenSet, Queue, Stored
 from .registry import Attachment, Registry, Socket
-from .session import ChatError, ChatSession, Participant, Role
+from .session import STAFF, ChatError, ChatSession, Participant, Role, customer_seq
 from .wait_estimate import AnswerRate, estimated_wait_s
 from .waiting import AgentLoads, WaitingLine, waits
 
@@ -129,6 +129,18 @@ class Messages:
                 await self.registry.deliver(socket, [stored.event])
         metrics.DELIVERY_SECONDS.observe(time.monotonic() - taken)
 
+    async def staff_message(self, socket: Socket, session_id: str, text: str, client_id: str,
+                            visibility: Visibility) -> None:
+        """An agent's or a supervisor's message with a visibility (chat.session.staff_message):
+        the same path as any message, stored once per client_id."""
+        session, who = self._taking_part(socket, session_id)
+        async with self.lock(session.id):
+            event = session.staff_message(who, text, client_id, self.instance.settings["max-message-length"],
+                                          visibility)
+            stored = await self.store(session, event, client_id=client_id)
+            if stored.duplicate:
+                await self.registry.deliver(socket, [stored.event])
+
     async def typing(self, socket: Socket, session_id: str | None, state: bool) -> None:
         session, who = self._taking_part(socket, session_id)
         await self.registry.publish(session.id, session.typing(who, state), exclude=socket)
@@ -211,7 +223,10 @@ class Messages:
             return
         async with self.lock(session_id):
             if session.is_open:
-                await self.store(session, session.event(Event.NOTICE, notice=str(notice), **fields))
+                # A save's notice says what was saved in each side's count (issue 13: visibility).
+                event = session.save_notice(fields["saved_seq"]) if notice == Notice.UCS_SAVE else session.event(
+                    Event.NOTICE, notice=str(notice), **fields)
+                await self.store(session, event)
 
     async def end(self, session_id: str, reason: CloseReason) -> None:
         """Close an open session for ``reason``; every participant gets ``closed``."""
@@ -330,13 +345,15 @@ class Messages:
                 "type": str(Out.RESUMED),
                 "session_id": session.id,
                 "epoch": self.instance.epoch,
-                "last_seq": session.last_seq,
+                # A customer counts only what it is shown (chat.visibility), and resumed after that.
+                "last_seq": session.last_seq if who.role in STAFF else session.customer_last_seq,
             }
+            shown_after = 0 if who.role in STAFF else last_seq
             position = self.waiting.position(session.id)
             place = ([session.place(position, self.estimated_wait_s(position))]
                      if position is not None and who.role is Role.CUSTOMER else [])
-            if not await self.replay(socket, session.id, [resumed], page) or not await self.registry.deliver(
-                    socket, place):
+            if not await self.replay(socket, session.id, [resumed], page, shown_after) or \
+                    not await self.registry.deliver(socket, place):
                 return  # and the registry has it marked gone
             session.arrived(who)
             event = session.reconnected(who)
@@ -344,16 +361,18 @@ class Messages:
                 await self.store(session, event)
 
     async def replay(self, socket: Socket, session_id: str, first: list[dict[str, Any]],
-                     page: list[dict[str, Any]]) -> bool:
+                     page: list[dict[str, Any]], shown_after: int = 0) -> bool:
         """Send ``first``, then the session's events from ``page`` (the first page of
         the log the caller read) on, a page at a time (chat.livelog.REPLAY_PAGE), while
         the socket still follows the session; False if it failed or went. The caller
-        holds the session's lock, so no event comes between two pages."""
-        if not await self.registry.deliver(socket, [*first, *page]):
+        holds the session's lock, so no event comes between two pages. ``shown_after``:
+        a customer's last seq (its own count, chat.visibility); what it has is skipped."""
+        if not await self.registry.deliver(socket, [*first, *_shown_after(page, shown_after)]):
             return False
         while len(page) == REPLAY_PAGE:
             page = await self.log.events_after(session_id, page[-1]["seq"])
-            if session_id not in self.registry.sessions(socket) or not await self.registry.deliver(socket, page):
+            if session_id not in self.registry.sessions(socket) or not await self.registry.deliver(
+                    socket, _shown_after(page, shown_after)):
                 return False
         return True
 
@@ -386,3 +405,12 @@ class Messages:
             self.sessions[session_id] = session
             self._index(session)
         return session
+
+
+def _shown_after(page: list[dict[str, Any]], last_shown: int) -> list[dict[str, Any]]:
+    """The events of ``page`` a customer who has seen up to ``last_shown`` (its count)
+    lacks: the log's seq runs ahead of the customer's where internal events are, so
+    a resume reads from the log at ``last_shown`` and skips what was shown already."""
+    if not last_shown:
+        return page
+    return [event for event in page if customer_seq(event) > last_shown]

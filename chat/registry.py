@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .frames import CLOSE_INTERNAL_ERROR
-from .session import ChatError, Participant
+from .session import STAFF, ChatError, Participant
+from .visibility import for_customer
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ class Registry:
         self._sockets: dict[Socket, Attachment] = {}
         self._followers: dict[str, set[Socket]] = {}
         self._agents: dict[str, AgentPresence] = {}
+        # Supervisor sockets (chat.supervision): told the list of open chats.
+        self._supervisors: set[Socket] = set()
         # Sockets whose send failed, being closed and accounted for off the lock
         # of the session whose event failed them.
         self._departing: set[asyncio.Task] = set()
@@ -111,8 +114,9 @@ class Registry:
         """The agent sockets that came in with ``login`` (their ``login`` attribute,
         chat.identity.login_of), to close when it logs out (chat.logouts). A walk
         over the agents present: a logout is rare, a socket's way in is not."""
-        return [socket for presence in self._agents.values() for socket in presence.sockets
-                if getattr(socket, "login", None) == login]
+        agents = [socket for presence in self._agents.values() for socket in presence.sockets
+                  if getattr(socket, "login", None) == login]
+        return agents + [socket for socket in self._supervisors if getattr(socket, "login", None) == login]
 
     # -- attach ---------------------------------------------------------------
 
@@ -125,6 +129,24 @@ class Registry:
             return  # went away already
         attachment.participant = agent
         self._agents.setdefault(agent.id, AgentPresence(agent)).sockets.add(socket)
+
+    def supervisor_connected(self, socket: Socket, supervisor: Participant) -> None:
+        """A supervisor's socket: shown internal events, told the open chats."""
+        attachment = self._sockets.get(socket)
+        if attachment is None:
+            return  # went away already
+        attachment.participant = supervisor
+        self._supervisors.add(socket)
+
+    def supervisor_sockets(self) -> frozenset[Socket]:
+        return frozenset(self._supervisors)
+
+    def unfollow(self, session_id: str, socket: Socket) -> None:
+        """``socket`` no longer follows the session (a supervisor stops monitoring it)."""
+        attachment = self._sockets.get(socket)
+        if attachment is not None:
+            attachment.sessions.discard(session_id)
+        self._unfollow(session_id, socket)
 
     def set_available(self, agent_id: str, available: bool) -> None:
         presence = self._agents.get(agent_id)
@@ -171,6 +193,7 @@ class Registry:
         new primary marks who was disconnected); the sockets, to be closed."""
         sockets = list(self._sockets)
         self._sockets, self._followers, self._agents = {}, {}, {}
+        self._supervisors = set()
         return sockets
 
     @staticmethod
@@ -186,6 +209,7 @@ class Registry:
         attachment = self._sockets.pop(socket, None)
         if attachment is None:
             return None
+        self._supervisors.discard(socket)
         for session_id in attachment.sessions:
             self._unfollow(session_id, socket)
         who = attachment.participant
@@ -210,8 +234,16 @@ class Registry:
         followers = self.followers(session_id) - {exclude}
         if not followers:
             return  # as for every session at a takeover: nobody is attached yet
-        text = json.dumps(frame)  # once, however many follow the session
+        # Once, however many follow the session: the staff's text, the customer's (visibility).
+        texts: dict[bool, str | None] = {}
         for socket in followers:
+            staff = self._is_staff(socket)
+            if staff not in texts:
+                shown = frame if staff else for_customer(frame)
+                texts[staff] = json.dumps(shown) if shown is not None else None
+            text = texts[staff]
+            if text is None:
+                continue  # an internal event: never to a customer
             try:
                 await socket.send_text(text)
             except Exception as error:
@@ -219,13 +251,23 @@ class Registry:
 
     async def deliver(self, socket: Socket, frames: Iterable[dict[str, Any]]) -> bool:
         """Send ``frames`` to one socket, in order; False if it failed (and is detached)."""
+        staff = self._is_staff(socket)
         try:
             for frame in frames:
-                await socket.deliver(frame)
+                shown = frame if staff else for_customer(frame)
+                if shown is not None:
+                    await socket.deliver(shown)
         except Exception as error:
             self._failed(socket, error)
             return False
         return True
+
+    def _is_staff(self, socket: Socket) -> bool:
+        """Whether the socket is an agent's or a supervisor's: shown internal events.
+        Any other socket (a customer's, one not attached yet) is shown the customer's view."""
+        attachment = self._sockets.get(socket)
+        who = attachment.participant if attachment is not None else None
+        return who is not None and who.role in STAFF
 
     def _failed(self, socket: Socket, error: Exception) -> None:
         """A send failed: detach the socket now, so nothing more is sent to it, and

@@ -10,6 +10,7 @@ websocket_urlpatterns = [
     # thread even to find nobody).
     path("ws/chat/", consumers.CustomerConsumer.as_asgi()),
     path("ws/agent/", CachedAuthMiddlewareStack(consumers.AgentConsumer.as_asgi())),
+    path("ws/supervisor/", CachedAuthMiddlewareStack(consumers.SupervisorConsumer.as_asgi())),
 ]
 
 if settings.BENCH_BASELINE:

@@ -32,7 +32,7 @@ from ha.runtime import Instance
 
 from . import availability, transfers
 from .broadcasts import Broadcasts
-from .frames import CloseReason, ErrorCode, Notice
+from .frames import CloseReason, ErrorCode, Notice, Visibility
 from .limits import Addresses
 from .livelog import LiveLog
 from .logouts import Logouts
@@ -42,6 +42,7 @@ from .queue import ChatQueue
 from .registry import Attachment, Registry, Socket
 from .replication import ReplicaAcks
 from .session import ChatError, ChatSession, Participant
+from .supervision import Supervision
 from .sweeper import Sweeper
 from .takeover import RoleChanges
 
@@ -57,6 +58,7 @@ class ChatService:
         self.messages = Messages(instance, LiveLog(instance.redis, instance.pair, replicas), self.registry)
         self.queue = ChatQueue(instance, self.messages, self.registry)
         self.sweeper = Sweeper(instance, self.messages, self.queue)
+        self.supervision = Supervision(instance, self.messages, self.registry)
         self.presence = availability.Presence(instance, self.registry, self.messages, self.queue)
         self.role_changes = RoleChanges(instance, self.messages, self.registry)
         instance.listener = self.role_changes
@@ -80,8 +82,9 @@ class ChatService:
         """Background work of a serving instance: deadlines (chat.sweeper), places in
         the queue (chat.queue); logouts that close agent sockets (chat.logouts); an
         operator's close from the admin (chat.operator); who is there, for the pages
-        (chat.availability)."""
-        await asyncio.gather(self.sweeper.run(), self.queue.run(), self.broadcasts.run(), self.presence.run())
+        (chat.availability); the open chats for supervisors (chat.supervision)."""
+        await asyncio.gather(self.sweeper.run(), self.queue.run(), self.broadcasts.run(), self.presence.run(),
+                             self.supervision.run())
 
     # -- sockets --------------------------------------------------------------
 
@@ -159,6 +162,32 @@ class ChatService:
     async def close(self, socket: Socket, session_id: str | None) -> None:
         await self.messages.close(socket, session_id)
         await self.queue.route()
+
+    async def staff_message(self, socket: Socket, session_id: str, text: str, client_id: str,
+                            visibility: Visibility) -> None:
+        """An agent's message with a visibility (an answer to its coach)."""
+        await self.messages.staff_message(socket, session_id, text, client_id, visibility)
+
+    # -- supervisor (chat.supervision) ----------------------------------------
+
+    async def supervisor_connected(self, socket: Socket, supervisor: Participant) -> None:
+        await self.supervision.connected(socket, supervisor)
+
+    async def monitor(self, socket: Socket, session_id: str, last_seq: int) -> None:
+        await self.supervision.monitor(socket, session_id, last_seq)
+
+    async def unmonitor(self, socket: Socket, session_id: str) -> None:
+        await self.supervision.unmonitor(socket, session_id)
+
+    async def barge_in(self, socket: Socket, session_id: str) -> None:
+        await self.supervision.barge_in(socket, session_id)
+
+    async def supervisor_message(self, socket: Socket, session_id: str, text: str, client_id: str,
+                                 visibility: Visibility) -> None:
+        await self.supervision.message(socket, session_id, text, client_id, visibility)
+
+    async def supervisor_leave(self, socket: Socket, session_id: str) -> None:
+        await self.supervision.leave(socket, session_id)
 
     # -- from outside a socket (the transcript worker) ------------------------
 

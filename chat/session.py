@@ -8,6 +8,7 @@ primary rebuilds it after a failover.
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import json
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from .frames import CloseReason, ErrorCode, Event, Notice
+from .frames import CloseReason, ErrorCode, Event, Notice, Visibility
 
 
 class ChatError(Exception):
@@ -39,6 +40,11 @@ class ChatError(Exception):
 class Role(StrEnum):
     CUSTOMER = "customer"
     AGENT = "agent"
+    SUPERVISOR = "supervisor"  # monitors, coaches, barges in (chat.supervision)
+
+
+# Who sees internal events (visibility INT): everyone but the customer.
+STAFF = frozenset((Role.AGENT, Role.SUPERVISOR))
 
 
 class Status(StrEnum):
@@ -60,6 +66,13 @@ class Participant:
 
         return cls(public_id(user_pk), Role.AGENT, nickname)
 
+    @classmethod
+    def supervisor(cls, user_pk: int, nickname: str) -> Participant:
+        """The supervisor as the chat knows it: an opaque id (chat.supervisors)."""
+        from .supervisors import supervisor_id  # an HMAC under SECRET_KEY: no I/O
+
+        return cls(supervisor_id(user_pk), Role.SUPERVISOR, nickname)
+
     def as_dict(self) -> dict[str, str]:
         return {"id": self.id, "role": str(self.role), "nickname": self.nickname}
 
@@ -79,6 +92,18 @@ def now_iso() -> str:
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def is_internal(event: dict[str, Any]) -> bool:
+    """Whether ``event`` is for agents and supervisors only (visibility ``internal``)."""
+    return event.get("visibility") == Visibility.INTERNAL
+
+
+def customer_seq(event: dict[str, Any]) -> int:
+    """The event's place among those the customer is shown (chat.livelog numbers
+    them, ``customer_seq``); an event stored before there were internal events
+    has none, and its seq is that place."""
+    return event.get("customer_seq", event["seq"])
 
 
 # Notices of inactivity-control itself: never activity, or an alert would restart its own timer.
@@ -130,6 +155,16 @@ class ChatSession:
     # Participants a switchover handed to this instance, by when (unix time): not
     # from the log, as no event marks a move; they are expected to come back.
     following: dict[str, float] = field(default_factory=dict)
+    # Supervisors who barged in (a visible ``joined``), until they leave: participants
+    # as the customer and agent are. One who only monitors is not one of them.
+    supervisors: dict[str, Participant] = field(default_factory=dict)
+    # The customer_seq of the last event the customer is shown (what its resume counts in).
+    customer_last_seq: int = 0
+    # The seqs of the internal events, in order (from the log): what a log seq is in the
+    # customer's count. And the seqs of the events the customer is shown (save notices
+    # aside) since the last save it was told of: whether a new save is news to it.
+    internal_seqs: list[int] = field(default_factory=list)
+    shown_unsaved: list[int] = field(default_factory=list)
 
     # -- creation and persistence of the first facts ------------------------
 
@@ -174,7 +209,7 @@ class ChatSession:
         for candidate in (self.customer, self.agent):
             if candidate is not None and candidate.id == participant_id:
                 return candidate
-        return None
+        return self.supervisors.get(participant_id)
 
     @property
     def is_open(self) -> bool:
@@ -347,11 +382,8 @@ class ChatSession:
         return events
 
     def transfer_note(self, who: Participant, text: str) -> dict[str, Any]:
-        """What an agent writes for the next one: internal (never the customer's to
-        see once events carry visibility: docs/protocol.md). ``visibility`` is the
-        first key, as the supervisors' live log (issue 13) tells internal events by it."""
-        return {"visibility": "internal",
-                **self.event(Event.NOTICE, notice=str(Notice.TRANSFER_NOTE), **self._by(who), text=text)}
+        """What an agent writes for the next one: internal, never the customer's to see."""
+        return self.internal(Event.NOTICE, notice=str(Notice.TRANSFER_NOTE), **self._by(who), text=text)
 
     def close(self, who: Participant) -> dict[str, Any]:
         self._check_member(who)
@@ -372,6 +404,59 @@ class ChatSession:
         return [self.event(Event.NOTICE, notice=str(Notice.INACTIVITY_CLOSE), text=text),
                 self.closing(CloseReason.INACTIVITY)]
 
+    def internal(self, type_: Event, **fields: Any) -> dict[str, Any]:
+        """An event for agents and supervisors only. ``visibility`` is its first key:
+        the live log's script tells it from its first bytes (chat.livelog)."""
+        return {"visibility": str(Visibility.INTERNAL), **self.event(type_, **fields)}
+
+    def staff_message(self, who: Participant, text: str, client_id: str, max_length: int,
+                      visibility: Visibility) -> dict[str, Any]:
+        """A message of an agent or a supervisor, to everyone or (``internal``) to the
+        staff only: a supervisor's coaching, an agent's answer to it. A supervisor
+        speaks to everyone only once it barged in; a customer never writes internal."""
+        if who.role not in STAFF:
+            raise ChatError(ErrorCode.BAD_FRAME, "only agents and supervisors write internal messages")
+        if who.role is Role.SUPERVISOR and visibility is Visibility.ALL and who.id not in self.supervisors:
+            raise ChatError(ErrorCode.NOT_JOINED, f"barge in to session {self.id} before writing to everyone; "
+                            "a message with visibility 'internal' coaches the agent")
+        if who.role is Role.AGENT:
+            self._check_member(who)
+        if visibility is Visibility.ALL:
+            return self.message(who, text, client_id, max_length)
+        self._check_open()
+        if not text.strip():
+            raise ChatError(ErrorCode.BAD_FRAME, "message text is empty")
+        if len(text) > max_length:
+            raise ChatError(ErrorCode.TOO_LONG,
+                            f"message text is {len(text)} characters; at most {max_length} are allowed")
+        return self.internal(Event.MESSAGE, **self._by(who), text=text, client_id=client_id)
+
+    def barge_in(self, who: Participant) -> dict[str, Any]:
+        """A supervisor joins the chat visibly: everyone, the customer included, sees it."""
+        self._check_open()
+        if who.role is not Role.SUPERVISOR:
+            raise ChatError(ErrorCode.BAD_FRAME, "only a supervisor barges in")
+        if who.id in self.supervisors:
+            raise ChatError(ErrorCode.BAD_FRAME, f"you have joined session {self.id} already")
+        return self.event(Event.JOINED, **self._by(who))
+
+    def customer_count(self, seq: int) -> int:
+        """How many of the events up to log seq ``seq`` the customer is shown."""
+        return seq - bisect.bisect_right(self.internal_seqs, seq)
+
+    def save_notice(self, saved_seq: int) -> dict[str, Any]:
+        """The ``ucs-save`` notice for a save up to log seq ``saved_seq``. Once there are
+        internal events, a save that brought the customer nothing new (it only covered
+        coaching, or its own notices) is internal too, so a customer is never told of a
+        save it cannot see, and one it is told carries ``customer_saved_seq``, the save point in its own
+        count, which it is shown as ``saved_seq`` (chat.visibility)."""
+        if not self.internal_seqs:
+            return self.event(Event.NOTICE, notice=str(Notice.UCS_SAVE), saved_seq=saved_seq)
+        if not self.shown_unsaved or self.shown_unsaved[0] > saved_seq:
+            return self.internal(Event.NOTICE, notice=str(Notice.UCS_SAVE), saved_seq=saved_seq)
+        return self.event(Event.NOTICE, notice=str(Notice.UCS_SAVE), saved_seq=saved_seq,
+                          customer_saved_seq=self.customer_count(saved_seq))
+
     def disconnected(self, who: Participant) -> dict[str, Any] | None:
         """The event for a participant whose socket went away, if it was connected."""
         if not self.is_open or who.id not in self.connected:
@@ -389,6 +474,15 @@ class ChatSession:
         """Fold a stored event into the state; events come in seq order."""
         self.last_seq = event["seq"]
         kind = event["type"]
+        if is_internal(event):
+            self.internal_seqs.append(event["seq"])
+            return  # coaching: nobody joins, leaves or is timed by it
+        self.customer_last_seq = customer_seq(event)
+        if kind == Event.NOTICE and event["notice"] == Notice.UCS_SAVE:
+            saved = event.get("saved_seq", 0)
+            self.shown_unsaved = [seq for seq in self.shown_unsaved if seq > saved]
+        else:
+            self.shown_unsaved.append(event["seq"])
         if kind == Event.MESSAGE or not self.last_message_at:
             self.last_message_at = datetime.fromisoformat(event["at"]).timestamp()
         if kind in (Event.JOINED, Event.LEFT, Event.MESSAGE, Event.TRANSFERRED):
@@ -405,7 +499,9 @@ class ChatSession:
             self.following.pop(who, None)
         if kind == Event.JOINED:
             self.connected.add(who)
-            if event["role"] == Role.AGENT:
+            if event["role"] == Role.SUPERVISOR:
+                self.supervisors[who] = Participant(who, Role.SUPERVISOR, event["nickname"])
+            elif event["role"] == Role.AGENT:
                 self.agent = Participant(who, Role.AGENT, event["nickname"])
                 self.status = Status.ACTIVE
                 self.queued_since = None
@@ -417,6 +513,7 @@ class ChatSession:
             self.away_since[who] = datetime.fromisoformat(event["at"]).timestamp()
         elif kind == Event.LEFT:
             self.connected.discard(who)
+            self.supervisors.pop(who, None)
             if event["role"] == Role.AGENT and self.status is Status.ACTIVE:
                 self.agent = None
                 self.status = Status.QUEUED

@@ -129,5 +129,6 @@ class RoleChanges:
             return []
         if not restore:
             return [session.closing(CloseReason.NOT_RESTORED)]
-        events = [session.disconnected(who) for who in (session.customer, session.agent) if who is not None]
+        everyone = (session.customer, session.agent, *session.supervisors.values())
+        events = [session.disconnected(who) for who in everyone if who is not None]
         return [event for event in events if event is not None]

@@ -15,6 +15,7 @@ from ha.runtime import current
 from . import availability
 from .agents import display_name, is_agent
 from .login_throttle import THROTTLED, ThrottledAuthenticationForm
+from .supervisors import is_supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,16 @@ def agent_page(request: HttpRequest) -> HttpResponse:
     if not is_agent(user):
         return render(request, "registration/not_agent.html", status=403)
     return render(request, "chat/agent.html", {"display_name": display_name(user.pk, user.get_full_name())})
+
+
+@login_required
+def supervisor_page(request: HttpRequest) -> HttpResponse:
+    """The supervisor page, for supervisors only (chat.supervisors): any other login
+    gets 403, as its socket would be refused."""
+    user = request.user
+    if not is_supervisor(user):
+        return render(request, "registration/not_supervisor.html", status=403)
+    return render(request, "chat/supervisor.html", {"display_name": user.get_full_name() or user.username})
 
 
 class LoginView(auth_views.LoginView):

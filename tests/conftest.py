@@ -145,6 +145,19 @@ def agent_cookie(transactional_db) -> Callable[[str], str]:
 
 
 @pytest.fixture
+def supervisor_cookie(transactional_db) -> Callable[[str], str]:
+    """Log a supervisor in (createagent --supervisor, issue 13) and give its session cookie."""
+
+    def login(username: str) -> str:
+        call_command("createagent", username, password=AGENT_PASSWORD, name=username.title(), supervisor=True)
+        http = HttpClient()
+        assert http.login(username=username, password=AGENT_PASSWORD)
+        return http.cookies["sessionid"].value
+
+    return login
+
+
+@pytest.fixture
 def clients() -> Iterator[list[Client]]:
     opened: list[Client] = []
     yield opened

@@ -33,6 +33,14 @@ from .harness import Client, new_client_id
         (json.dumps({"type": "resume", "session_id": "s", "token": "t", "last_seq": -1}), "out-of-range"),
         (json.dumps({"type": "typing", "state": "yes"}), "bad-frame"),
         (json.dumps({"type": "message", "text": ["a"], "client_id": "x4"}), "bad-frame"),
+        # Visibility (issue 13): a customer writes to everyone only, and cannot supervise.
+        (json.dumps({"type": "message", "text": "psst", "client_id": "x5", "visibility": "internal"}), "bad-frame"),
+        (json.dumps({"type": "message", "text": "psst", "client_id": "x6", "visibility": "INTERNAL"}), "bad-frame"),
+        (json.dumps({"type": "message", "text": "psst", "client_id": "x7", "visibility": 0}), "bad-frame"),
+        (json.dumps({"type": "message", "text": "psst", "client_id": "x8", "visibility": "i" * 100_000}),
+         "bad-frame"),
+        (json.dumps({"type": "monitor", "session_id": "s"}), "unknown-type"),
+        (json.dumps({"type": "barge-in", "session_id": "s"}), "unknown-type"),
     ],
 )
 def test_a_bad_customer_frame_is_answered_with_an_error_and_changes_nothing(chat, redis_client, raw, code):
@@ -66,6 +74,14 @@ def test_a_bad_agent_frame_is_answered_with_an_error(chat):
     assert alice.until(type="error")["code"] == "missing-field"
     alice.send(type="resume", sessions={carol.started["session_id"]: "x"})
     assert alice.until(type="error")["code"] == "bad-frame"
+    # Visibility (issue 13): only "all" or "internal", as a string.
+    session_id = carol.started["session_id"]
+    for visibility in ("secret", ["internal"], {"internal": True}, "internal\u202e", "\udfff"):
+        alice.send(type="message", session_id=session_id, text="hi", client_id=new_client_id(),
+                   visibility=visibility)
+        assert alice.until(type="error")["code"] in ("bad-frame", "bad-text"), visibility
+    alice.send(type="monitor", session_id=session_id)
+    assert alice.until(type="error")["code"] == "unknown-type"
 
 
 def test_a_customer_cannot_touch_another_customers_session(chat, customer, redis_client):

@@ -52,17 +52,22 @@ def test_a_transfer_hands_the_chat_and_its_history_to_the_other_agent(chat, agen
     transferred = carol.until(type="transferred")
     assert (transferred["from"], transferred["nickname"]) == (alice_id, "Alice")
     assert transferred["to"]["nickname"] == "Bob"
-    assert alice.until(type="transferred")["seq"] == transferred["seq"]  # the old agent's acknowledgement
+    # The old agent's acknowledgement: the same event, counted in the staff's seq (the note before it).
+    assert alice.until(type="transferred")["customer_seq"] == transferred["seq"]
     assigned = bob.until(type="assigned", session_id=session_id)
     assert assigned["participant_id"] == transferred["to"]["id"]
     assert assigned["customer"]["nickname"] == "Carol"
-    bob.until(type="transferred")
+    bobs_transferred = bob.until(type="transferred")
     history = bob.events(session_id)
     assert_gapless(history)
-    assert [e["seq"] for e in history] == [e["seq"] for e in carol.events(session_id)]
     assert any(e.get("text") == "my parcel is late" for e in history)
     assert any(e.get("notice") == "transfer-note" and e["text"] == "parcel 42, late" for e in history)
-    assert log_length(redis_client, session_id) == transferred["seq"]
+    assert log_length(redis_client, session_id) == bobs_transferred["seq"]
+    # Carol is never sent the note; her own count has no gap where it is.
+    shown = carol.events(session_id)
+    assert_gapless(shown)
+    assert [e["type"] for e in shown] == [e["type"] for e in history if e.get("visibility") != "internal"]
+    assert "parcel 42" not in json.dumps(carol.frames)
 
     bob.send(type="message", session_id=session_id, text="Bob here, I will look", client_id=new_client_id())
     said = carol.until(type="message", text="Bob here, I will look")
@@ -185,17 +190,20 @@ def test_back_to_the_queue_with_a_note_the_next_agent_reads_it(chat, agent):
     session_id = carol.started["session_id"]
     alice.send(type="ready", available=False)
     alice.send(type="leave", session_id=session_id, note="wants the manager")
-    note = carol.until(type="notice", notice="transfer-note")
+    note = alice.until(type="notice", notice="transfer-note")
     assert note["visibility"] == "internal"
-    assert carol.until(type="left")["seq"] == note["seq"] + 1
+    assert alice.until(type="left")["seq"] == note["seq"] + 1
+    carol.until(type="left")
     carol.until(type="notice", notice="queued")
     bob = agent("bob")
     bob.until(type="assigned", session_id=session_id)
-    joined = bob.until(type="joined", nickname="Bob")
+    bob.until(type="joined", nickname="Bob")
     history = bob.events(session_id)
     assert_gapless(history)
     assert [e["text"] for e in history if e.get("notice") == "transfer-note"] == ["wants the manager"]
-    assert carol.until(type="joined", nickname="Bob")["seq"] == joined["seq"]
+    carol.until(type="joined", nickname="Bob")
+    assert_gapless(carol.events(session_id))
+    assert "wants the manager" not in json.dumps(carol.frames)
 
 
 def test_a_chat_handed_back_goes_to_another_agent_with_room_else_back_to_its_agent(chat, agent, redis_client):

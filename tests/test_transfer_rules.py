@@ -58,7 +58,7 @@ def test_a_note_comes_first_and_is_internal(session):
     note, transferred = session.transfer(ALICE, BOB, "wants a refund\norder 42")
     assert (note["type"], note["notice"], note["text"]) == ("notice", "transfer-note", "wants a refund\norder 42")
     assert note["visibility"] == "internal"
-    assert next(iter(note)) == "visibility"  # the first key: how a live log with visibility tells it
+    assert next(iter(note)) == "visibility"  # the first key: how the live log tells an internal event
     assert note["from"] == ALICE.id
     assert transferred["type"] == "transferred"
 

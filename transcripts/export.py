@@ -4,8 +4,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from chat.frames import Event
+from chat.frames import Event, Visibility
 from chat.session import iso
+from chat.visibility import for_customer
 
 from .models import Transcript
 
@@ -14,7 +15,12 @@ def _iso(moment: datetime | None) -> str | None:
     return iso(moment) if moment else None
 
 
-def as_json(transcript: Transcript) -> dict[str, Any]:
+def as_json(transcript: Transcript, *, customer: bool = False) -> dict[str, Any]:
+    """The transcript as staff read it, or (``customer``) as the customer was shown
+    it (issue 13): no internal event, each seq the customer's own gapless count,
+    and no participant the customer never saw (a supervisor who only coached)."""
+    if customer:
+        return _customer_view(as_json(transcript))
     return {
         "session_id": transcript.session_id,
         "pair": transcript.pair,
@@ -30,7 +36,14 @@ def as_json(transcript: Transcript) -> dict[str, Any]:
     }
 
 
-def as_text(transcript: Transcript) -> str:
+def _customer_view(data: dict[str, Any]) -> dict[str, Any]:
+    events = [shown for shown in map(for_customer, data["events"]) if shown is not None]
+    seen = {event.get("from") for event in events}
+    return {**data, "events": events,
+            "participants": [p for p in data["participants"] if p["id"] in seen or p["role"] == "customer"]}
+
+
+def as_text(transcript: Transcript, *, customer: bool = False) -> str:
     """One line per event, for a person to read (and a mail to carry).
 
     Only this function starts a line: each event's starts with ``[seq]``, the
@@ -38,7 +51,7 @@ def as_text(transcript: Transcript) -> str:
     and no name or text carries a line break or another control character
     through (see one_line), so nothing a participant typed reads as another
     event, another participant or the header (issue 9)."""
-    data = as_json(transcript)
+    data = as_json(transcript, customer=customer)
     nicknames = {p["id"]: p["nickname"] for p in data["participants"]}
     ended = f"Ended: {data['ended_at'] or 'not yet'}" + (f" ({data['end_reason']})" if data["end_reason"] else "")
     lines = [
@@ -51,7 +64,7 @@ def as_text(transcript: Transcript) -> str:
     lines = [one_line(line) for line in lines]
     lines.append("")
     for event in data["events"]:
-        lines.append(f"[{event['seq']}] {one_line(str(event['at']))} {_line(event, nicknames)}")
+        lines.append(f"[{event['seq']}] {one_line(str(event['at']))} {_visibility(event)}{_line(event, nicknames)}")
     return "\n".join(lines) + "\n"
 
 
@@ -82,6 +95,11 @@ def _message_text(text: str) -> str:
     indented by CONTINUATION (every line break of str.splitlines counts)."""
     first, *rest = text.splitlines() or [""]
     return "\n".join([one_line(first), *(CONTINUATION + one_line(line) for line in rest)])
+
+
+def _visibility(event: dict[str, Any]) -> str:
+    """What marks an event the customer was never shown (issue 13): staff read this export."""
+    return "(internal) " if event.get("visibility") == Visibility.INTERNAL else ""
 
 
 def _line(event: dict[str, Any], nicknames: dict[str, str]) -> str:

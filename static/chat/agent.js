@@ -134,7 +134,8 @@ function addPanel(id) {
     transcript: panel.querySelector(".transcript"),
     outbox: panel.querySelector(".outbox"),
     form: panel.querySelector("form.reply"),
-    input: panel.querySelector("form.reply input"),
+    input: panel.querySelector("form.reply input[name=text]"),
+    internal: panel.querySelector("form.reply input[name=internal]"),
     ended: panel.querySelector(".ended"),
     close: panel.querySelector(".close-chat"),
     leave: panel.querySelector(".leave-chat"),
@@ -155,13 +156,17 @@ function addPanel(id) {
   panels.set(id, entry);
   for (const event of chat.events) nodes.transcript.append(eventItem(event, chat.participant_id));
 
-  nodes.input.addEventListener("input", () => entry.typingSender.input());
+  // A staff-only answer (issue 13) does not tell the customer someone is typing.
+  nodes.input.addEventListener("input", () => { if (!nodes.internal?.checked) entry.typingSender.input(); });
   nodes.form.addEventListener("submit", (submit) => {
     submit.preventDefault();
     const text = nodes.input.value;
     if (!text.trim() || chat.ended) return;
     entry.typingSender.stop();
-    conn.sendReliably({ type: "message", session_id: id, text, client_id: newClientId() });
+    const frame = { type: "message", session_id: id, text, client_id: newClientId() };
+    // "Staff only": an answer to a supervisor's coaching, never shown to the customer (issue 13).
+    if (nodes.internal?.checked) frame.visibility = "internal";
+    conn.sendReliably(frame);
     drawOutbox(id);
     nodes.input.value = "";
     nodes.input.focus();

@@ -89,7 +89,9 @@ export function eventText(event, me) {
   const who = event.from === me ? "You" : (event.nickname ?? "Someone");
   switch (event.type) {
     case "joined":
-      return `${who} joined the chat`;
+      // A supervisor who barges in says so (issue 13).
+      return event.role === "supervisor" && event.from !== me
+        ? `${who} (supervisor) joined the chat` : `${who} joined the chat`;
     case "left":
       return `${who} left the chat`;
     case "disconnected":
@@ -127,10 +129,19 @@ export function eventItem(event, me) {
   if (event.from) item.dataset.from = event.from;
   if (event.notice) item.dataset.notice = event.notice;
   if (event.reason) item.dataset.reason = event.reason;
+  // An internal event (issue 13: coaching) reaches agents and supervisors only; say so.
+  const internal = event.visibility === "internal";
+  if (internal) {
+    item.dataset.visibility = "internal";
+    item.classList.add("internal");
+  }
   if (event.type === "message") {
     item.dataset.clientId = event.client_id ?? "";
     item.classList.add(event.from === me ? "mine" : "theirs", event.role ?? "");
-    item.append(el("span", "who", event.from === me ? "You" : (event.nickname ?? "?")));
+    const who = el("span", "who", event.from === me ? "You" : (event.nickname ?? "?"));
+    if (event.role === "supervisor" && event.from !== me) who.append(" (supervisor)");
+    if (internal) who.append(el("span", "badge", "staff only"));
+    item.append(who);
     item.append(el("span", "text", event.text));
   } else {
     item.append(el("span", "text", eventText(event, me)));

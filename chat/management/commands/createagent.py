@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from chat.agents import AGENTS_GROUP
+from chat.supervisors import SUPERVISORS_GROUP
 
 __all__ = ["AGENTS_GROUP", "Command"]
 
@@ -24,8 +25,11 @@ class Command(BaseCommand):
         parser.add_argument("--password", required=True)
         parser.add_argument("--name", default="",
                             help="the name customers see (default: 'Agent' and a code, never the username)")
+        parser.add_argument("--supervisor", action="store_true",
+                            help="also a supervisor: opens /supervisor/, monitors, coaches and barges in")
 
-    def handle(self, *args: Any, username: str, password: str, name: str, **options: Any) -> None:
+    def handle(self, *args: Any, username: str, password: str, name: str, supervisor: bool = False,
+               **options: Any) -> None:
         User = get_user_model()
         with transaction.atomic():
             user = User.objects.filter(username=username).first()
@@ -43,4 +47,7 @@ class Command(BaseCommand):
             user.is_active = True
             user.save()
             user.groups.add(Group.objects.get_or_create(name=AGENTS_GROUP)[0])
-        self.stdout.write(f"{'created' if created else 'updated'} agent {username}")
+            if supervisor:
+                user.groups.add(Group.objects.get_or_create(name=SUPERVISORS_GROUP)[0])
+        role = "agent and supervisor" if supervisor else "agent"
+        self.stdout.write(f"{'created' if created else 'updated'} {role} {username}")

@@ -76,6 +76,7 @@ class Command(BaseCommand):
             f"\nChat HA web sample:  {address}/\n"
             f"Agent desktop:       {address}/agent/  "
             "(make an agent: python manage.py createagent USER --password P)\n"
+            f"Supervisor page:     {address}/supervisor/  (createagent USER --password P --supervisor)\n"
             f"Admin:               {address}/admin/  (python manage.py createsuperuser)\n"
             f"Topology:            {address}/api/ha/topology\n"
             + "".join(f"Member {app.name + ':':<13} {app.http_url}/  (its metrics: {app.http_url}/metrics)\n"

@@ -13,13 +13,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("session_id")
         parser.add_argument("--format", choices=["text", "json"], default="text")
+        parser.add_argument("--for-customer", action="store_true",
+                            help="as the customer was shown it: no internal event (coaching), its own seq count")
 
-    def handle(self, *args, session_id: str, format: str, **options) -> None:
+    def handle(self, *args, session_id: str, format: str, for_customer: bool = False, **options) -> None:
         try:
             transcript = Transcript.objects.get(session_id=session_id)
         except Transcript.DoesNotExist:
             raise CommandError(f"no saved transcript for session {session_id!r}") from None
         if format == "json":
-            self.stdout.write(json.dumps(export.as_json(transcript), indent=2, ensure_ascii=False))
+            data = export.as_json(transcript, customer=for_customer)
+            self.stdout.write(json.dumps(data, indent=2, ensure_ascii=False))
         else:
-            self.stdout.write(export.as_text(transcript), ending="")
+            self.stdout.write(export.as_text(transcript, customer=for_customer), ending="")
