@@ -293,7 +293,8 @@ class BenchStack:
     With ``url`` it uses that running instance (its database is this
     process's DATABASE_URL) and makes only the agents. With ``pair`` it starts
     the two members of a pair (primary, then backup) instead of one instance.
-    The servers' logs are kept when the block raises or ``keep_logs`` was set.
+    The servers' logs are kept when the block raises, ``keep_logs`` was set, or the
+    environment has BENCH_KEEP_LOGS=1 (to read a run that passed).
     """
 
     def __init__(self, *, chats: int, agents: int, url: str | None = None, pair: bool = False,
@@ -310,7 +311,7 @@ class BenchStack:
         self.servers: list[ServerProcess] = []
         self._embedded_redis: subprocess.Popen[bytes] | None = None
         self._session_keys: list[str] = []
-        self.keep_logs = False
+        self.keep_logs = os.environ.get("BENCH_KEEP_LOGS") == "1"
 
     def __enter__(self) -> Self:
         from django.conf import settings
@@ -342,7 +343,7 @@ class BenchStack:
         from transcripts.models import Transcript
 
         for server in self.servers:
-            server.stop(keep_log=self.keep_logs or error is not None)
+            server.stop(keep_log=self.keep_logs or os.environ.get("BENCH_KEEP_LOGS") == "1" or error is not None)
         if self.servers:
             self._delete_redis_keys()
         store = import_module(_session_engine()).SessionStore()

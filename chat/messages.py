@@ -22,6 +22,7 @@ from chatsite import metrics
 from ha.runtime import Instance
 
 from .deadlines import Deadlines, deadline_of
+from .finish import finish
 from .frames import CloseReason, ErrorCode, Event, Notice, Out, Visibility
 from .livelog import REPLAY_PAGE, Appending, Fenced, LiveLog, OpenSet, Queue, Stored
 from .registry import Attachment, Registry, Socket
@@ -82,19 +83,27 @@ class Messages:
                     session, session.joined(session.customer),
                     open_set=OpenSet.OPEN, queue=Queue.PUSH, facts=session.facts(),
                 )
-            except BaseException:
+            except BaseException as error:
                 if not session.last_seq:
                     self.sessions.pop(session.id, None)
+                elif isinstance(error, asyncio.CancelledError):
+                    # Stored, but its socket went before it heard of it (daphne cancels
+                    # the frame of a closed socket): the chat waits for its customer.
+                    await finish(self._customer_away(session))
                 raise
             logger.info("session %s started by customer %s", session.id, session.customer.id)
             started = {"type": str(Out.STARTED), "session_id": session.id, "token": token,
                        "participant_id": session.customer.id}
             if not self.registry.attach(session.id, socket, session.customer) or not await self.registry.deliver(
                     socket, [started, stored.event]):
-                # Gone meanwhile: the session waits for its customer to come back, as after any drop.
-                event = session.disconnected(session.customer)
-                if event is not None:
-                    await self.store(session, event)
+                await self._customer_away(session)
+
+    async def _customer_away(self, session: ChatSession) -> None:
+        """A new chat's customer went before it heard of it: the session waits for it to
+        come back, as after any drop. The caller holds the session's lock."""
+        event = session.disconnected(session.customer)
+        if event is not None:
+            await self.store(session, event)
 
     async def resume(self, socket: Socket, session_id: str, token: str, last_seq: int) -> None:
         session = await self._get(session_id)
@@ -247,7 +256,11 @@ class Messages:
 
     async def store(self, session: ChatSession, event: dict[str, Any], **options: Any) -> Stored:
         """Append to the live log at this instance's epoch, then ``apply``; the
-        original event on a re-sent client_id. The caller holds the session's lock."""
+        original event on a re-sent client_id. The caller holds the session's lock.
+        Both run to their end even if the caller is cancelled (chat.finish)."""
+        return await finish(self._store(session, event, options))
+
+    async def _store(self, session: ChatSession, event: dict[str, Any], options: dict[str, Any]) -> Stored:
         epoch = self._write_epoch()
         try:
             stored = await self.log.append(epoch, event, **{**bookkeeping(event), **options},
@@ -262,6 +275,9 @@ class Messages:
         """``store`` for an event in each of many sessions, in one batch (a takeover's
         restore, a switchover's drain). The caller makes sure nothing else writes
         to those sessions meanwhile (their locks, or an instance not serving yet)."""
+        await finish(self._store_many(said, what))
+
+    async def _store_many(self, said: list[tuple[ChatSession, dict[str, Any]]], what: str) -> None:
         epoch = self._write_epoch()
         try:
             stored = await self.log.append_many(

@@ -17,6 +17,7 @@ import time
 from ha.runtime import Instance
 
 from . import assignment
+from .finish import finish
 from .livelog import Queue
 from .messages import Messages
 from .periodic import while_serving
@@ -74,7 +75,13 @@ class ChatQueue:
 
     async def route(self) -> None:
         """Give waiting chats, first in line first, to available agents while any has
-        room; store the first ``queued`` notice of each chat that began to wait."""
+        room; store the first ``queued`` notice of each chat that began to wait. In a
+        task of its own (chat.finish): the caller is whoever's frame made routing due
+        (a customer's start, an agent's ready), and its cancellation must not leave the
+        rest of the queue waiting."""
+        await finish(self._route())
+
+    async def _route(self) -> None:
         line = self.messages.waiting
         if not line and not line.arrivals:
             return  # nothing waits: the usual case when a thousand agents say ready
