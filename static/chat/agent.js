@@ -2,7 +2,8 @@
 // failover as the customer page (connection.js) with every chat resumed.
 import { Connection, newClientId, serverText, stateText, store } from "./connection.js";
 import {
-  KEPT_EVENTS, Sequencer, TypingLine, TypingSender, appendScrolled, closeReasonText, eventItem, pendingItem, scrollDown,
+  KEPT_EVENTS, Sequencer, TypingLine, TypingSender, appendScrolled, closeReasonText, eventItem, flash, pendingItem,
+  scrollDown,
 } from "./transcript.js";
 
 // Per user: another agent logging in on this tab does not inherit the chats.
@@ -104,9 +105,7 @@ function error(frame) {
     finish(frame.session_id, "This chat is no longer yours.");
     return;
   }
-  ui.error.textContent = frame.message;
-  ui.error.hidden = false;
-  setTimeout(() => { ui.error.hidden = true; }, 6000);
+  flash(ui.error, frame.message);
 }
 
 function assigned(frame) {

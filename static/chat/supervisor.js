@@ -6,7 +6,7 @@
 // after the last event shown.
 import { Connection, newClientId, serverText, stateText, store } from "./connection.js";
 import {
-  KEPT_EVENTS, Sequencer, appendScrolled, closeReasonText, eventItem, pendingItem, scrollDown,
+  KEPT_EVENTS, Sequencer, appendScrolled, closeReasonText, eventItem, pendingItem, scrollDown, flash,
 } from "./transcript.js";
 
 // Per user: another supervisor logging in on this tab does not inherit the chats.
@@ -85,9 +85,7 @@ function error(frame) {
     finish(frame.session_id, "This chat is no longer open.");
     return;
   }
-  ui.error.textContent = frame.message;
-  ui.error.hidden = false;
-  setTimeout(() => { ui.error.hidden = true; }, 6000);
+  flash(ui.error, frame.message);
 }
 
 function cell(text) {

@@ -59,6 +59,13 @@ export function waitWords(seconds) {
   return `about ${minutes} minute${minutes === 1 ? "" : "s"}`;
 }
 
+/** Show ``text`` in ``element`` for a few seconds (an error the server sent). */
+export function flash(element, text, ms = 6000) {
+  element.textContent = text;
+  element.hidden = false;
+  setTimeout(() => { element.hidden = true; }, ms);
+}
+
 export function closeReasonText(reason) {
   return CLOSE_REASONS[reason] ?? reason ?? "unknown reason";
 }
