@@ -62,18 +62,29 @@ def no_connection_left(django_db_setup, django_db_blocker) -> Iterator[None]:
                 )
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Where nothing answers at REDIS_URL, start the embedded Redis once, in the
+    process that runs the session (with pytest-xdist, the controller: its workers
+    then find it answering, instead of racing to start one each)."""
+    if not hasattr(session.config, "workerinput"):
+        session.config.embedded_redis = devredis.start_embedded(settings.REDIS_URL, ROOT / "var" / "redis-test")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    embedded = getattr(session.config, "embedded_redis", None)
+    if embedded is not None:
+        embedded.terminate()
+        embedded.wait(10)
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     url = settings.REDIS_URL
-    embedded = devredis.start_embedded(url, ROOT / "var" / "redis-test")
     settings.REDIS_PREFIX = REDIS_PREFIX
     yield url
     client = redis.Redis.from_url(url)
     for key in client.scan_iter(f"{REDIS_PREFIX}:*", count=1000):
         client.delete(key)
-    if embedded is not None:
-        embedded.terminate()
-        embedded.wait(10)
 
 
 @pytest.fixture
