@@ -45,9 +45,9 @@ from bench.report import FailoverResult, Result, Takeover, percentile_ms, render
 logger = logging.getLogger("bench")
 
 PATHS = ("ours", "baseline")
-# How often the failover mode looks at the new primary's /readyz (and at the
-# stopped process) after the signal: the resolution of "served after" and "exited after".
-READY_POLL_SECONDS = 0.02
+# How often the failover mode looks at the stopped process after the signal (and,
+# in stack.served_after, at the new primary's /readyz): the resolution of "exited after".
+READY_POLL_SECONDS = stack.READY_POLL_SECONDS
 # How often it asks a restarted member for its role: the resolution of "back as backup".
 RESTART_POLL_SECONDS = 0.1
 # Each customer's pace in the failover mode unless --interval or --rate says otherwise.
@@ -293,7 +293,7 @@ async def _take_over(number: int, servers: list[stack.ServerProcess], exchange: 
     logger.info("%s %d of %d: sent %s to %s (pid %d), the serving member", "stop" if args.stop else "kill",
                 number, args.kills, sig.name, serving.name, pid)
     exiting = asyncio.create_task(_exited_after(serving, at, args.timeout))
-    served_after = await _served_after(other, at, args.timeout)
+    served_after = await stack.served_after(other, at, args.timeout)
     logger.info("%s serves %s s after the %s", other.name,
                 "never" if served_after is None else f"{served_after:.2f}", sig.name)
     if served_after is not None:
@@ -412,16 +412,6 @@ async def _epoch(servers: list[stack.ServerProcess]) -> int | None:
 
     epochs = [epoch for epoch in await asyncio.gather(*(one(server) for server in servers)) if epoch is not None]
     return max(epochs, default=None)
-
-
-async def _served_after(server: stack.ServerProcess, since: float, timeout: float) -> float | None:
-    """Seconds from ``since`` to ``server``'s first /readyz 200; None if not within ``timeout``."""
-    url = f"{server.http}/readyz"
-    while time.perf_counter() - since < timeout:
-        if await asyncio.to_thread(stack.http_status, url, 0.5) == 200:
-            return time.perf_counter() - since
-        await asyncio.sleep(READY_POLL_SECONDS)
-    return None
 
 
 async def _exited_after(server: stack.ServerProcess, since: float, timeout: float) -> float | None:

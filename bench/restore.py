@@ -221,12 +221,7 @@ async def measure_restore(target: stack.Target, args: argparse.Namespace) -> Res
         primary_rss = stack.usage(primary.process.pid).rss_bytes
         primary.kill()
         killed = time.perf_counter()
-        served_after = None
-        while time.perf_counter() - killed < args.timeout:
-            if await asyncio.to_thread(stack.http_status, f"{backup.http}/readyz", 0.5) == 200:
-                served_after = time.perf_counter() - killed
-                break
-            await asyncio.sleep(0.02)
+        served_after = await stack.served_after(backup, killed, args.timeout)
         figures = await asyncio.to_thread(scrape, backup.http)
         backup_rss = stack.usage(backup.process.pid).rss_bytes
         logger.info("restore: %s serves %s s after the kill; every waiting customer resumes there", backup.name,

@@ -11,6 +11,7 @@ the primary mid-run.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -44,6 +45,9 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 # ten times that means it is stuck, and the bench says so instead of hanging.
 START_TIMEOUT_SECONDS = 30
 STOP_TIMEOUT_SECONDS = 10
+# How often a bench polls a member's /readyz after a kill or a stop: the resolution of
+# "served after".
+READY_POLL_SECONDS = 0.02
 # What the failover mode sets on both members of its pair (the seed's HA
 # recommendation for restoration): a backup that takes over restores the open
 # chats, so that they go on. Every other option keeps the project's default,
@@ -99,6 +103,17 @@ def http_status(url: str, timeout: float = 2) -> int:
         return error.code
     except (URLError, ConnectionError, TimeoutError):
         return 0
+
+
+async def served_after(server: ServerProcess, since: float, timeout: float) -> float | None:
+    """Seconds from ``since`` (``time.perf_counter``) to ``server``'s first /readyz 200,
+    polled every READY_POLL_SECONDS; None if not within ``timeout``."""
+    url = f"{server.http}/readyz"
+    while time.perf_counter() - since < timeout:
+        if await asyncio.to_thread(http_status, url, 0.5) == 200:
+            return time.perf_counter() - since
+        await asyncio.sleep(READY_POLL_SECONDS)
+    return None
 
 
 def topology(http: str, timeout: float = 2) -> dict[str, Any]:
