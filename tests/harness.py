@@ -178,6 +178,26 @@ class Client:
         self.ws.close()
 
 
+def open_customer(server: ServerProcess, clients: list[Client], nickname: str, *,
+                  wait_started: bool = True) -> Client:
+    """A customer socket on ``server`` that sends ``start``, kept in ``clients`` (the
+    fixture closes them); with ``wait_started``, its ``started`` frame as ``.started``."""
+    client = Client.open(f"{server.ws}/ws/chat/")
+    clients.append(client)
+    client.send(type="start", nickname=nickname)
+    if wait_started:
+        client.started = client.until(type="started")
+    return client
+
+
+def open_agent(server: ServerProcess, clients: list[Client], agent_cookie, username: str) -> Client:
+    """An agent socket on ``server``, logged in as ``username`` and ``ready``."""
+    client = Client.open(f"{server.ws}/ws/agent/", cookie=agent_cookie(username))
+    clients.append(client)
+    client.send(type="ready")
+    return client
+
+
 def new_client_id() -> str:
     return str(uuid.uuid4())
 

@@ -154,6 +154,18 @@ def test_an_address_holds_a_bounded_number_of_sockets_and_gets_them_back_when_cl
     wait_for(lambda: _opens(server), 5, "a socket to be let in once one closed")
 
 
+def test_standby_sockets_count_against_the_address_like_any_socket(server, clients):
+    """A stranger cannot hold more sockets by asking for standbys: the seventh is refused."""
+    opened = [Client.open(f"{server.ws}/ws/chat/?standby=1") for _ in range(6)]
+    clients.extend(opened)
+    for client in opened:
+        assert client.recv() == {"type": "standby"}
+    extra = Client.open(f"{server.ws}/ws/chat/?standby=1")
+    clients.append(extra)
+    assert extra.until(type="error")["code"] == "too-many-sockets"
+    assert closed_with(extra) == CLOSE_POLICY_VIOLATION
+
+
 def _opens(server) -> bool:
     """Whether a new socket from this address is let in (a frame gets the answer
     of a socket with no chat, not too-many-sockets)."""

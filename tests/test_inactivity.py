@@ -3,7 +3,7 @@ closed with the configured texts; a message restarts the timer; a queued chat is
 left alone."""
 import pytest
 
-from .harness import Client, new_client_id
+from .harness import new_client_id, open_agent, open_customer
 
 ALERT = "Still with us? (test)"
 CLOSE = "Closed for quiet (test)"
@@ -16,23 +16,6 @@ def inactive_server(make_application, start_server):
         inactivity_control_enabled="true", inactivity_timeout_alert="1", inactivity_timeout_close="2",
         inactivity_message_alert=ALERT, inactivity_message_close=CLOSE,
     ))
-
-
-def open_customer(server, clients, nickname: str) -> Client:
-    client = Client.open(f"{server.ws}/ws/chat/")
-    clients.append(client)
-    client.send(type="start", nickname=nickname)
-    client.started = client.until(type="started")
-    return client
-
-
-def open_agent(server, clients, agent_cookie, username: str) -> Client:
-    client = Client.open(f"{server.ws}/ws/agent/", cookie=agent_cookie(username))
-    clients.append(client)
-    client.send(type="ready")
-    return client
-
-
 def test_an_active_chat_is_alerted_then_closed_with_the_texts_on_both_sockets(inactive_server, clients,
                                                                                agent_cookie):
     alice = open_agent(inactive_server, clients, agent_cookie, "alice")

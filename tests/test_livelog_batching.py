@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from chat.livelog import Fenced, LiveLog, OpenSet
+from chat.livelog import Fenced, LiveLog, OpenSet, Queue
 from chat.session import ChatSession
 from chatsite import rediskeys
 
@@ -37,6 +37,28 @@ def test_concurrent_appends_each_get_their_own_next_seq(redis_url):
             assert (stored.event["seq"], stored.event["text"]) == (2, f"hello from {session.id}")
         assert await redis.llen(rediskeys.session_log(sessions[-1].id)) == 2
         assert await redis.scard(rediskeys.pair_open_sessions(log.pair)) == SESSIONS
+
+    with_live_log(redis_url, scenario, epoch=1)
+
+
+def test_each_push_into_the_queue_answers_with_the_rank_the_queue_keeps(redis_url):
+    """Batches in flight together: whatever order their answers come back in, each
+    chat's rank is its place in the pair's queue in Redis (what a takeover restores)."""
+    async def scenario(redis, log: LiveLog) -> None:
+        sessions = [ChatSession.open(uuid.uuid4().hex, log.pair, "Carol", "")[0] for _ in range(200)]
+
+        async def push(session: ChatSession) -> tuple[float | None, str]:
+            stored = await log.append(1, session.joined(session.customer), open_set=OpenSet.OPEN,
+                                      queue=Queue.PUSH, facts=session.facts())
+            return stored.queue_rank, session.id
+
+        first = [asyncio.ensure_future(push(s)) for s in sessions[:100]]
+        await asyncio.sleep(0)  # the first batch goes out; the second is made while it is in flight
+        await asyncio.sleep(0)
+        ranked = await asyncio.gather(*first, *(push(s) for s in sessions[100:]))
+        assert all(rank is not None for rank, _ in ranked)
+        assert [session_id for _, session_id in sorted(ranked)] == await log.queue()
+        assert sorted(rank for rank, _ in ranked) == [rank for _, rank in await log.ranked_queue()]
 
     with_live_log(redis_url, scenario, epoch=1)
 

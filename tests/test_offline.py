@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from chat.opening_hours import DAYS
 from transcripts.models import Transcript
 
-from .harness import Client, ServerProcess, new_client_id, wait_for
+from .harness import Client, ServerProcess, new_client_id, open_agent, open_customer, wait_for
 from .test_agent_accounts import Browser
 from .test_live_sessions_admin import browser_of
 
@@ -25,22 +25,6 @@ OFFLINE = "/api/chat/offline-message"
 AVAILABILITY = "/api/chat/availability"
 TRANSCRIPTS = "/admin/transcripts/transcript/"
 CAROL = {"name": "Carol", "email": "carol@example.com", "text": "Please call me back.\nAbout my order."}
-
-
-def open_customer(server: ServerProcess, clients: list[Client], nickname: str) -> Client:
-    client = Client.open(f"{server.ws}/ws/chat/")
-    clients.append(client)
-    client.send(type="start", nickname=nickname)
-    return client
-
-
-def open_agent(server: ServerProcess, clients: list[Client], agent_cookie, username: str) -> Client:
-    client = Client.open(f"{server.ws}/ws/agent/", cookie=agent_cookie(username))
-    clients.append(client)
-    client.send(type="ready")
-    return client
-
-
 def availability_of(server: ServerProcess) -> tuple[dict, dict[str, str]]:
     with urlopen(f"{server.http}{AVAILABILITY}", timeout=5) as response:
         return json.loads(response.read()), dict(response.headers)
@@ -76,10 +60,10 @@ def test_a_wait_nobody_answers_in_time_ends_with_queue_timeout_and_the_assigned_
     than Dave's wait, is untouched and goes on."""
     primary, _ = pair
     alice = open_agent(primary, clients, agent_cookie, "alice")
-    carol = open_customer(primary, clients, "Carol")
+    carol = open_customer(primary, clients, "Carol", wait_started=False)
     carol_session = carol.until(type="started")["session_id"]
     alice.until(type="assigned", session_id=carol_session)
-    dave = open_customer(primary, clients, "Dave")
+    dave = open_customer(primary, clients, "Dave", wait_started=False)
     dave_session = dave.until(type="started")["session_id"]
     queued = dave.until(type="notice", notice="queued")
 
@@ -140,14 +124,14 @@ def test_a_full_queue_is_told_as_busy(make_application, start_server, clients, a
     Dave's waiting, the page is told busy, and Erin's start is refused with busy."""
     server = start_server(make_application(agent_capacity="1", queue_max_waiting="1"))
     alice = open_agent(server, clients, agent_cookie, "alice")
-    carol = open_customer(server, clients, "Carol")
+    carol = open_customer(server, clients, "Carol", wait_started=False)
     alice.until(type="assigned", session_id=carol.until(type="started")["session_id"])
-    dave = open_customer(server, clients, "Dave")
+    dave = open_customer(server, clients, "Dave", wait_started=False)
     dave.until(type="notice", notice="queued")
     wait_for(lambda: availability_of(server)[0]["reason"] == "busy", 10, "the page to be told busy")
     assert availability_of(server)[0] == {"available": False, "reason": "busy", "agents": 1, "waiting": 1,
                                           "expected_wait_s": None}
-    erin = open_customer(server, clients, "Erin")
+    erin = open_customer(server, clients, "Erin", wait_started=False)
     assert erin.until(type="error")["code"] == "busy"
 
 
@@ -160,7 +144,7 @@ def test_outside_opening_hours_the_page_is_told_and_a_start_is_refused(make_appl
     open_agent(server, clients, agent_cookie, "alice")
     answer, _ = availability_of(server)
     assert (answer["available"], answer["reason"]) == (False, "closed")
-    carol = open_customer(server, clients, "Carol")
+    carol = open_customer(server, clients, "Carol", wait_started=False)
     refused = carol.until(type="error")
     assert refused["code"] == "closed" and "opening-hours" in refused["message"]
     assert [f for f in carol.frames if f.get("type") == "started"] == []
@@ -303,7 +287,7 @@ def test_a_wait_keeps_its_queue_timeout_across_a_failover(make_application, star
     options = {"queue_timeout": "3", "session_restoration_mode": "simple"}
     primary = start_server(make_application(f"{name}-primary", pair=name, **options))
     backup = start_server(make_application(f"{name}-backup", pair=name, role="backup", **options), serving=False)
-    dave = open_customer(primary, clients, "Dave")
+    dave = open_customer(primary, clients, "Dave", wait_started=False)
     started = dave.until(type="started")
     queued = dave.until(type="notice", notice="queued")
     primary.kill()

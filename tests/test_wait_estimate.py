@@ -10,7 +10,7 @@ import pytest
 from chat.service import ChatService
 from chat.session import Participant
 
-from .harness import Client, http_get, wait_for
+from .harness import Client, http_get, open_customer, wait_for
 from .inprocess import FakeSocket, StandInInstance, set_epoch, with_chat_service
 
 
@@ -18,15 +18,6 @@ from .inprocess import FakeSocket, StandInInstance, set_epoch, with_chat_service
 def one_chat_each_server(make_application, start_server):
     """An agent holds one chat at a time: every other chat waits."""
     return start_server(make_application(agent_capacity="1"))
-
-
-def open_customer(server, clients, nickname: str) -> Client:
-    client = Client.open(f"{server.ws}/ws/chat/")
-    clients.append(client)
-    client.send(type="start", nickname=nickname)
-    client.started = client.until(type="started")
-    return client
-
 
 def availability(server) -> dict:
     status, body = http_get(f"{server.http}/api/chat/availability")

@@ -4,16 +4,8 @@ import re
 
 from playwright.sync_api import expect
 
-from ..harness import Client
+from ..harness import Client, open_customer
 from .pagekit import start_chat
-
-
-def open_customer(server, clients, nickname: str) -> Client:
-    client = Client.open(f"{server.ws}/ws/chat/")
-    clients.append(client)
-    client.send(type="start", nickname=nickname)
-    client.started = client.until(type="started")
-    return client
 
 
 def test_the_customer_page_shows_the_place_and_the_estimated_wait_as_the_queue_moves(
