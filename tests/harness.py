@@ -141,7 +141,9 @@ class Client:
     def open(cls, url: str, cookie: str | None = None) -> Client:
         origin = url.replace("ws://", "http://").split("/ws/")[0]
         headers = {"Cookie": f"sessionid={cookie}"} if cookie else None
-        return cls(connect(url, origin=origin, additional_headers=headers, open_timeout=5))
+        # As a browser does: it answers the server's pings and sends none of its own, so
+        # a server slowed by a test's load is not taken for a dead one.
+        return cls(connect(url, origin=origin, additional_headers=headers, open_timeout=5, ping_interval=None))
 
     def send(self, **frame: Any) -> None:
         self.ws.send(json.dumps(frame))

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -191,8 +191,11 @@ def test_a_hundred_thousand_hostile_frames_leave_the_server_serving_and_clean(
     run(customer_side.open(), agent_side.open())
     sent = 0
 
+    # No shrinking: the server carries its state from round to round, so a smaller
+    # round would not replay a failure, and shrinking a slow failure outlasts the
+    # test's timeout and hides it. The first failure is reported as it happened.
     @settings(max_examples=ROUNDS, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+              phases=[Phase.generate], report_multiple_bugs=False, suppress_health_check=list(HealthCheck))
     @given(st.lists(odd_values, min_size=16, max_size=16), st.lists(garbage, min_size=8, max_size=8),
            st.integers(0, 2**64))
     def round_(values: list[Any], texts: list[str], seed: int) -> None:
