@@ -79,6 +79,17 @@ def frames(rnd: random.Random, count: int, valid: list[dict[str, Any]], values: 
             for _ in range(count)]
 
 
+def sendable(text: str) -> str | bytes:
+    """A text frame; or, for text with a lone surrogate (which no text frame can
+    carry: the client library refuses to encode it), its bytes in a binary frame,
+    as an attacker's own client would send them."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+    return text
+
+
 def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
@@ -123,7 +134,7 @@ class Side:
     async def send_all(self, texts: list[str]) -> None:
         for text in texts:
             try:
-                await self.ws.send(text)
+                await self.ws.send(sendable(text))
             except ConnectionClosed:
                 await self.reader
                 await self.open()
