@@ -426,6 +426,11 @@ QUIET_MEANS_SERVING_SECONDS = 0.5
 STANDBY_QUERY = "?standby=1"
 STANDBY_RETRY_FIRST_SECONDS = 1.0
 STANDBY_RETRY_MAX_SECONDS = 8.0
+# After its socket dropped, a client opens its next standby (to the member that
+# dropped it, which is down or restarting) only this long after, drawn at random
+# in the range, as the pages do: knocking at once costs a thousand clients' CPU in
+# the first second of the takeover, and meets a restarted member all at once.
+STANDBY_AFTER_LOSS_SECONDS = (2.0, 6.0)
 
 # A hand-over's messages, for the planned stop's "own copy" wait and for the
 # latency outside the hand-overs: those sent from this long before the signal
@@ -485,6 +490,7 @@ class Resilient:
         self._standby: ClientConnection | None = None
         self._standing_by: asyncio.Task[None] | None = None
         self.standby_resumes = 0  # reconnects made on the standby socket, with no handshake
+        self._standby_not_before = 0.0  # time.monotonic(): see STANDBY_AFTER_LOSS_SECONDS
 
     def last_seq(self, session_id: str) -> int:
         return max(self.views.get(session_id, {}), default=0)
@@ -631,6 +637,7 @@ class Resilient:
         open one when there is none, and again, after a pause, when it closes."""
         pause = STANDBY_RETRY_FIRST_SECONDS
         try:
+            await asyncio.sleep(max(self._standby_not_before - time.monotonic(), 0))
             while self._ws is main and not self._closing:
                 standby = self._standby
                 if standby is None and await self.open_standby():
@@ -679,6 +686,7 @@ class Resilient:
                 logger.debug("%s: %s closed the socket (code %s, %r)", self.name, self.connected_to,
                              ws.close_code, ws.close_reason)
                 self.reconnects += 1
+                self._standby_not_before = time.monotonic() + random.uniform(*STANDBY_AFTER_LOSS_SECONDS)
                 if not await self._resume_on_standby():
                     await self.connect(time.monotonic() + self.reconnect_seconds, lost=self.connected_to)
 

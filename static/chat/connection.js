@@ -48,6 +48,11 @@ const FRONT_DOOR_ALONE_ROUNDS = 4;
 const STANDBY_QUERY = "?standby=1";
 const STANDBY_RETRY_FIRST_MS = 1000;
 const STANDBY_RETRY_MAX_MS = 8000;
+// After its socket dropped, the page opens its next standby (to the member that
+// dropped it, which is down or restarting) only this long after, drawn at random
+// between the two: knocking at once is wasted, and a thousand pages would meet a
+// restarted member all at once.
+const STANDBY_AFTER_LOSS_MS = [2000, 6000];
 
 export const CLOSE_NOT_PRIMARY = 4010;
 
@@ -128,6 +133,7 @@ export class Connection {
     this.standbyTimer = null;
     this.standbyRetryMs = STANDBY_RETRY_FIRST_MS;
     this.noStandbyFor = null; // a socket closed on purpose (reconnectNow): its next is a fresh one
+    this.standbyNotBefore = 0; // Date.now(): see STANDBY_AFTER_LOSS_MS
   }
 
   /** Connect, and keep connecting until stop(). */
@@ -303,6 +309,10 @@ export class Connection {
       this.ws = null;
       const onPurpose = this.noStandbyFor === ws;
       this.noStandbyFor = null;
+      if (!onPurpose) {
+        const [least, most] = STANDBY_AFTER_LOSS_MS;
+        this.standbyNotBefore = Date.now() + least + Math.random() * (most - least);
+      }
       if (!onPurpose && this.resumeOnStandby(url, this.hint || hint)) return;
       this.retry(url, event.code, hint);
     };
@@ -331,6 +341,11 @@ export class Connection {
     }
     if (this.standby?.url === other) return;
     this.dropStandby();
+    const wait = this.standbyNotBefore - Date.now();
+    if (wait > 0) {
+      this.standbyTimer = setTimeout(() => this.keepStandby(), wait);
+      return;
+    }
     let ws;
     try {
       ws = new WebSocket(other + this.path + STANDBY_QUERY);
