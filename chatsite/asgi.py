@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, websockets through chat.routing."""
+"""ASGI entry point: HTTP through Django (the probes before it: ha.probes),
+websockets through chat.routing."""
 import os
 
 from django.core.asgi import get_asgi_application
@@ -14,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from chatsite.origins import browser_origin_validator  # noqa: E402
 from ha.checks import secret_key_is_not_the_repository_one  # noqa: E402
+from ha.probes import Probes  # noqa: E402
 
 # runchatserver runs every system check; a server started some other way (daphne
 # chatsite.asgi:application) must not serve with the repository's key either.
@@ -38,7 +40,9 @@ application = ProtocolTypeRouter(
     {
         # The pages' CSS and JavaScript are a few small files: each instance serves
         # them itself, so a pair needs no web server in front to be usable.
-        "http": StaticFiles(django_asgi_app),
+        # /healthz, /readyz and /api/ha/topology are answered on the loop, with no
+        # thread (ha.probes): they are asked most while a takeover keeps it busy.
+        "http": Probes(StaticFiles(django_asgi_app)),
         "websocket": browser_origin_validator(
             URLRouter(websocket_urlpatterns)
         ),

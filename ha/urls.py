@@ -4,9 +4,7 @@ from django.urls import path
 from . import views
 
 urlpatterns = [
-    path("healthz", views.healthz, name="healthz"),
-    path("readyz", views.readyz, name="readyz"),
-    path("api/ha/topology", views.topology_view, name="topology"),
+    # /healthz, /readyz and /api/ha/topology are answered before Django (ha.probes).
     path("metrics", views.metrics_view, name="metrics"),
 ]
 
