@@ -352,7 +352,9 @@ class Messages:
     # -- internals ------------------------------------------------------------
 
     async def _reattach(self, socket: Socket, session: ChatSession, who: Participant, last_seq: int) -> None:
-        logger.info("session %s: %s %s resumes after seq %d", session.id, who.role, who.id, last_seq)
+        # A takeover brings every client back at once: counted, and logged only at DEBUG.
+        metrics.RESUMES.labels(str(who.role)).inc()
+        logger.debug("session %s: %s %s resumes after seq %d", session.id, who.role, who.id, last_seq)
         async with self.lock(session.id):
             page = await self.log.events_after(session.id, last_seq)
             if not self.registry.attach(session.id, socket, who):

@@ -63,6 +63,9 @@ STANDBY_SOCKETS = Gauge(
 STANDBY_TAKEN_UP = Counter(
     "chat_standby_sockets_taken_up", "Standby sockets that sent their first frame, by outcome (served: "
     "this instance served, or took over and then served; refused: another member served).", ["outcome"])
+RESUMES = Counter(
+    "chat_resumes", "Participants that resumed a chat session on this instance, by role: after a "
+    "takeover, the clients coming back (compare with chat_sessions_restored_total).", ["role"])
 
 
 TRANSCRIPTS_OWED = Gauge("chat_transcripts_owed", "Transcripts owed a save (the due-save record in Redis).",

@@ -98,7 +98,10 @@ def test_the_pages_move_to_the_backup_when_the_primary_is_killed(make_applicatio
     for root in (carol, chat):
         assert message_texts(root) == ["on the primary", "sent during the takeover", "hello from the backup"]
         assert_each_seq_once(root)
-    assert figure(scrape(backup), "chat_standby_sockets_taken_up_total", outcome="served") == 2
+    figures = scrape(backup)
+    assert figure(figures, "chat_standby_sockets_taken_up_total", outcome="served") == 2
+    # The operator's count of who came back: the customer and the agent, once each.
+    assert [figure(figures, "chat_resumes_total", role=role) for role in ("customer", "agent")] == [1, 1]
     assert backup.process.poll() is None
 
 
