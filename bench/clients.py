@@ -506,9 +506,10 @@ class Resilient:
             for n, base in enumerate(order):
                 if n or after_loss:
                     await asyncio.sleep(NEXT_IN_ROUND_SECONDS)
-                ws = await self._attempt(base)
+                sent: set[str] = set()
+                ws = await self._attempt(base, sent)
                 if ws is not None:
-                    await self._catch_up(ws)
+                    await self._catch_up(ws, sent)
                     return
             if time.monotonic() > deadline:
                 self.gave_up = True
@@ -528,12 +529,12 @@ class Resilient:
             return self.servers[after:] + self.servers[:after]
         return list(self.servers)
 
-    async def _attempt(self, base: str) -> ClientConnection | None:
+    async def _attempt(self, base: str, sent: set[str]) -> ClientConnection | None:
         """A socket to ``base`` that serves, with the resume frames sent; None otherwise."""
         ws = await self._open(base, self.path)
         if ws is None:
             return None
-        return await self._hello(ws, base, QUIET_MEANS_SERVING_SECONDS)
+        return await self._hello(ws, base, QUIET_MEANS_SERVING_SECONDS, sent)
 
     async def _open(self, base: str, path: str) -> ClientConnection | None:
         origin = base.replace("ws://", "http://", 1)
@@ -547,14 +548,17 @@ class Resilient:
         except (OSError, TimeoutError, InvalidHandshake):
             return None
 
-    async def _hello(self, ws: ClientConnection, base: str, quiet: float) -> ClientConnection | None:
-        """Send the resume frames on ``ws`` and judge the answer: ``ws`` if ``base`` serves,
-        None (``ws`` closed) if not. With no resume frame to answer, ``quiet`` seconds of
-        silence mean serving."""
+    async def _hello(self, ws: ClientConnection, base: str, quiet: float, sent: set[str]) -> ClientConnection | None:
+        """Send the resume frames on ``ws``, and right behind them the messages that wait
+        for their own copy (as the pages do: a member that does not serve drops them,
+        and they go again; ``sent`` gets their client_ids), then judge the answer:
+        ``ws`` if ``base`` serves, None (``ws`` closed) if not. With no resume frame to
+        answer, ``quiet`` seconds of silence mean serving."""
         frames = self.resume_frames()
         try:
             for frame in frames:
                 await ws.send(json.dumps(frame))
+            await self._send_unacked(ws, sent)
             # A backup answers every socket with not-primary at once; a serving
             # instance answers a resume (and nothing else, so silence means serving).
             first = await asyncio.wait_for(ws.recv(), quiet if not frames else ANSWER_TIMEOUT_SECONDS)
@@ -575,28 +579,32 @@ class Resilient:
         self._note(frame, time.perf_counter())
         return ws
 
-    async def _catch_up(self, ws: ClientConnection) -> None:
-        """Read on, re-send what was never acknowledged, then let new frames through."""
-        self._ws = ws
-        task = asyncio.create_task(self._read(ws))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        done: set[str] = set()
-        # Until no message is left that this socket has not sent: one the sender adds
-        # meanwhile is sent here, and once this loop ends, by the sender itself.
-        while pending := [frame for cid, frame in list(self.unacked.items()) if cid not in done]:
+    async def _send_unacked(self, ws: ClientConnection, sent: set[str]) -> None:
+        """Send on ``ws`` every message not seen come back and not in ``sent`` (which gets
+        them), until none is left: one the sender adds meanwhile is sent here too.
+        Raises ConnectionClosed."""
+        while pending := [frame for cid, frame in list(self.unacked.items()) if cid not in sent]:
             for frame in pending:
                 client_id = frame["client_id"]
-                done.add(client_id)
+                sent.add(client_id)
                 if client_id in self._written:
                     self.resent += 1
                 else:
                     self.held += 1
                     self._written.add(client_id)
-                try:
-                    await ws.send(json.dumps(frame))
-                except ConnectionClosed:
-                    return  # the reader reconnects
+                await ws.send(json.dumps(frame))
+
+    async def _catch_up(self, ws: ClientConnection, sent: set[str]) -> None:
+        """Read on, send what is still unacknowledged and not ``sent`` on ``ws`` yet, then
+        let new frames through (once this returns, the sender sends them itself)."""
+        self._ws = ws
+        task = asyncio.create_task(self._read(ws))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        try:
+            await self._send_unacked(ws, sent)
+        except ConnectionClosed:
+            return  # the reader reconnects
         self._live = True
         if self.use_standby and self._standing_by is None:
             self._standing_by = asyncio.create_task(self._stand_by(ws))
@@ -663,11 +671,12 @@ class Resilient:
         other = self._other()
         if standby is None or other is None:
             return False
-        ws = await self._hello(standby, other, QUIET_MEANS_SERVING_SECONDS)
+        sent: set[str] = set()
+        ws = await self._hello(standby, other, QUIET_MEANS_SERVING_SECONDS, sent)
         if ws is None:
             return False
         self.standby_resumes += 1
-        await self._catch_up(ws)
+        await self._catch_up(ws, sent)
         return True
 
     async def _read(self, ws: ClientConnection) -> None:
