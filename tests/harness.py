@@ -363,3 +363,23 @@ class WorkerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def customer_starts(servers: list[str], nickname: str = "Carol") -> tuple[Participant, str]:
+    """A customer that started a chat through the pair and resumes it after a
+    failover, as the page does: (the Participant, the session id)."""
+    customer = Participant(servers, "/ws/chat/")
+    customer.connect()
+    customer.send(type="start", nickname=nickname)
+    started = customer.until(type="started")
+    customer.resume_frame = {"type": "resume", "session_id": started["session_id"], "token": started["token"]}
+    return customer, started["session_id"]
+
+
+def ready_agent(servers: list[str], cookie: str) -> Participant:
+    """An agent connected to the pair and ready, that resumes its chats after a failover."""
+    agent = Participant(servers, "/ws/agent/", cookie=cookie)
+    agent.connect()
+    agent.send(type="ready")
+    agent.resume_frame = {"type": "resume"}
+    return agent

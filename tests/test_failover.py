@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 from ha.models import Application
 
 from .conftest import REDIS_PREFIX, run_switchover
-from .harness import ROOT, Participant, child_env, http_get, wait_for
+from .harness import ROOT, Participant, child_env, customer_starts, http_get, ready_agent, wait_for
 
 HA_OPTIONS = {"session_restoration_mode": "simple", "transcript_auto_save": "1",
               "transcript_save_on_error": "close"}
@@ -52,19 +52,12 @@ def chat(agent_cookie, clients):
 
     def start(primary, backup) -> tuple[Participant, Participant, str]:
         servers = [primary.ws, backup.ws]
-        alice = Participant(servers, "/ws/agent/", cookie=agent_cookie("alice"))
-        alice.connect()
-        alice.send(type="ready")
-        carol = Participant(servers, "/ws/chat/")
-        carol.connect()
-        carol.send(type="start", nickname="Carol")
-        started = carol.until(type="started")
-        session_id = started["session_id"]
-        carol.resume_frame = {"type": "resume", "session_id": session_id, "token": started["token"]}
+        alice = ready_agent(servers, agent_cookie("alice"))
+        made.append(alice)
+        carol, session_id = customer_starts(servers)
+        made.append(carol)
         alice.until(type="assigned")
         alice.until(type="joined", role="agent")  # the history that follows assigned
-        alice.resume_frame = {"type": "resume"}
-        made.extend((alice, carol))
         return carol, alice, session_id
 
     yield start

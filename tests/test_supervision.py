@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.test import Client as HttpClient
 
 from .conftest import AGENT_PASSWORD, log_length
-from .harness import Client, Participant, http_get, new_client_id, wait_for
+from .harness import Client, Participant, customer_starts, http_get, new_client_id, ready_agent, wait_for
 from .test_failover import assert_each_once_in_order, pair  # noqa: F401  (a fixture)
 
 
@@ -225,17 +225,9 @@ def test_a_coach_message_sent_just_before_a_kill_9_stays_internal_after_the_take
         pair, agent_cookie, supervisor_cookie):  # noqa: F811
     primary, backup = pair()
     servers = [primary.ws, backup.ws]
-    alice = Participant(servers, "/ws/agent/", cookie=agent_cookie("alice"))
-    alice.connect()
-    alice.send(type="ready")
-    carol = Participant(servers, "/ws/chat/")
-    carol.connect()
-    carol.send(type="start", nickname="Carol")
-    started = carol.until(type="started")
-    session_id = started["session_id"]
-    carol.resume_frame = {"type": "resume", "session_id": session_id, "token": started["token"]}
+    alice = ready_agent(servers, agent_cookie("alice"))
+    carol, session_id = customer_starts(servers)
     alice.until(type="assigned")
-    alice.resume_frame = {"type": "resume"}
     sue = Participant(servers, "/ws/supervisor/", cookie=supervisor_cookie("sue"))
     sue.connect()
     sue.send(type="monitor", session_id=session_id)

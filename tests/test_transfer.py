@@ -13,7 +13,7 @@ from chat import live_sessions
 from chatsite import rediskeys
 
 from .conftest import log_length, run_switchover
-from .harness import Client, Participant, new_client_id, wait_for
+from .harness import Client, Participant, customer_starts, new_client_id, ready_agent, wait_for
 from .test_failover import pair, topology  # noqa: F401 (pair: the primary and backup fixture)
 
 
@@ -233,28 +233,21 @@ def transferred(pair, agent_cookie):  # noqa: F811
     def start():
         primary, backup = pair()
         servers = [primary.ws, backup.ws]
-        alice = Participant(servers, "/ws/agent/", cookie=agent_cookie("alice"))
-        bob = Participant(servers, "/ws/agent/", cookie=agent_cookie("bob"))
-        carol = Participant(servers, "/ws/chat/")
-        made.extend((alice, bob, carol))
-        alice.connect()
-        alice.send(type="ready")
-        carol.connect()
-        carol.send(type="start", nickname="Carol")
-        started = carol.until(type="started")
-        session_id = started["session_id"]
-        carol.resume_frame = {"type": "resume", "session_id": session_id, "token": started["token"]}
+        alice = ready_agent(servers, agent_cookie("alice"))
+        alice.resume_frame = None  # after a failover her desk asks for the chat back by hand
+        made.append(alice)
+        carol, session_id = customer_starts(servers)
+        made.append(carol)
         alice.until(type="assigned")
         carol.say("before the transfer")
         carol.drain_until_acked()
-        bob.connect()
-        bob.send(type="ready")
+        bob = ready_agent(servers, agent_cookie("bob"))
+        made.append(bob)
         alice.send(type="transfer", session_id=session_id, to=transfer_target(alice, "Bob"))
         bob.until(type="assigned", session_id=session_id)
         bob.until(type="transferred")
         carol.until(type="transferred")
         alice.until(type="transferred")
-        bob.resume_frame = {"type": "resume"}
         return primary, backup, alice, bob, carol, session_id
 
     yield start
