@@ -1,10 +1,8 @@
 // The agent desktop: availability, one panel per assigned chat, and the same
 // failover as the customer page (connection.js) with every chat resumed.
-import { Connection, newClientId, serverText, stateText, store } from "./connection.js";
-import {
-  KEPT_EVENTS, Sequencer, TypingLine, TypingSender, appendScrolled, closeReasonText, eventItem, flash, pendingItem,
-  scrollDown,
-} from "./transcript.js";
+import { Connection, newClientId, serverText, stateText } from "./connection.js";
+import { Desk } from "./desk.js";
+import { TypingLine, TypingSender, closeReasonText, flash } from "./transcript.js";
 
 // Per user: another agent logging in on this tab does not inherit the chats.
 const KEY = `chat.agent.${document.body.dataset.user}`;
@@ -21,10 +19,13 @@ const ui = {
   template: $("#chat-panel"),
 };
 
-// {available, chats: {session_id: {customer, subject, participant_id, events, ended}}}
-const state = store.load(KEY, { available: false, chats: {} });
-// session_id -> {panel, sequencer, typing, typingSender, nodes}
-const panels = new Map();
+// state: {available, chats: {session_id: {customer, subject, participant_id, events, ended}}};
+// a panel's entry has the page's typing and typingSender besides Desk's own.
+const desk = new Desk({
+  key: KEY, initial: { available: false, chats: {} }, template: ui.template, container: ui.chats,
+  onShown: shown, onEnded: ended,
+});
+const { state, panels } = desk;
 
 const conn = new Connection({
   path: "/ws/agent/",
@@ -52,6 +53,7 @@ const conn = new Connection({
     if (server.epoch !== null) ui.epoch.textContent = String(server.epoch);
   },
 });
+desk.conn = conn;
 
 // A refused websocket looks the same in a browser whether the server is down
 // or the login expired (403): ask the page itself, which redirects when logged out.
@@ -67,10 +69,6 @@ async function checkLoggedIn() {
   } finally {
     checkingLogin = false;
   }
-}
-
-function save() {
-  store.save(KEY, state);
 }
 
 function receive(frame) {
@@ -94,7 +92,7 @@ function receive(frame) {
       error(frame);
       break;
     default:
-      if ("seq" in frame && panels.has(frame.session_id)) panels.get(frame.session_id).sequencer.push(frame);
+      if ("seq" in frame) desk.push(frame);
   }
 }
 
@@ -102,7 +100,7 @@ function error(frame) {
   // A chat the new primary does not give back (closed meanwhile, or not restored).
   const chat = frame.code === "not-yours" && state.chats[frame.session_id];
   if (chat && !chat.ended) {
-    finish(frame.session_id, "This chat is no longer yours.");
+    desk.finish(frame.session_id, "This chat is no longer yours.");
     return;
   }
   flash(ui.error, frame.message);
@@ -119,91 +117,76 @@ function assigned(frame) {
   } else {
     chat.ended = false;
   }
-  save();
+  desk.save();
   const entry = panels.get(frame.session_id) ?? addPanel(frame.session_id);
-  setEnded(frame.session_id, null);
+  desk.setEnded(frame.session_id, null);
   entry.nodes.input.focus();
 }
 
 function addPanel(id) {
-  const chat = state.chats[id];
-  const panel = ui.template.content.firstElementChild.cloneNode(true);
-  panel.dataset.session = id;
   const nodes = {
-    transcript: panel.querySelector(".transcript"),
-    outbox: panel.querySelector(".outbox"),
-    form: panel.querySelector("form.reply"),
-    input: panel.querySelector("form.reply input[name=text]"),
-    internal: panel.querySelector("form.reply input[name=internal]"),
-    ended: panel.querySelector(".ended"),
-    close: panel.querySelector(".close-chat"),
-    leave: panel.querySelector(".leave-chat"),
-    dismiss: panel.querySelector(".dismiss"),
-    transfer: panel.querySelector(".transfer-chat"),
-    transferForm: panel.querySelector("form.transfer"),
+    transcript: ".transcript",
+    outbox: ".outbox",
+    form: "form.reply",
+    input: "form.reply input[name=text]",
+    internal: "form.reply input[name=internal]",
+    ended: ".ended",
+    close: ".close-chat",
+    leave: ".leave-chat",
+    dismiss: ".dismiss",
+    transfer: ".transfer-chat",
+    transferForm: "form.transfer",
   };
-  panel.querySelector(".customer").textContent = chat.customer?.nickname ?? "Customer";
-  panel.querySelector(".subject").textContent = chat.subject || "No subject";
-  const lastSeq = chat.events.length ? chat.events[chat.events.length - 1].seq : 0;
-  const entry = {
-    panel,
-    nodes,
-    typing: new TypingLine(panel.querySelector(".typing")),
-    typingSender: new TypingSender((typingState) => conn.send({ type: "typing", session_id: id, state: typingState })),
-    sequencer: new Sequencer(lastSeq, (event) => show(id, event), () => conn.reconnectNow()),
-  };
-  panels.set(id, entry);
-  for (const event of chat.events) nodes.transcript.append(eventItem(event, chat.participant_id));
+  const entry = desk.addPanel(id, nodes, (entry, chat) => {
+    const { panel, nodes } = entry;
+    panel.querySelector(".customer").textContent = chat.customer?.nickname ?? "Customer";
+    panel.querySelector(".subject").textContent = chat.subject || "No subject";
+    entry.typing = new TypingLine(panel.querySelector(".typing"));
+    entry.typingSender = new TypingSender((typingState) => conn.send({ type: "typing", session_id: id, state: typingState }));
 
-  // A staff-only answer (issue 13) does not tell the customer someone is typing.
-  nodes.input.addEventListener("input", () => { if (!nodes.internal?.checked) entry.typingSender.input(); });
-  nodes.form.addEventListener("submit", (submit) => {
-    submit.preventDefault();
-    const text = nodes.input.value;
-    if (!text.trim() || chat.ended) return;
-    entry.typingSender.stop();
-    const frame = { type: "message", session_id: id, text, client_id: newClientId() };
-    // "Staff only": an answer to a supervisor's coaching, never shown to the customer (issue 13).
-    if (nodes.internal?.checked) frame.visibility = "internal";
-    conn.sendReliably(frame);
-    drawOutbox(id);
-    nodes.input.value = "";
-    nodes.input.focus();
+    // A staff-only answer (issue 13) does not tell the customer someone is typing.
+    nodes.input.addEventListener("input", () => { if (!nodes.internal?.checked) entry.typingSender.input(); });
+    nodes.form.addEventListener("submit", (submit) => {
+      submit.preventDefault();
+      const text = nodes.input.value;
+      if (!text.trim() || chat.ended) return;
+      entry.typingSender.stop();
+      const frame = { type: "message", session_id: id, text, client_id: newClientId() };
+      // "Staff only": an answer to a supervisor's coaching, never shown to the customer (issue 13).
+      if (nodes.internal?.checked) frame.visibility = "internal";
+      conn.sendReliably(frame);
+      desk.drawOutbox(id);
+      nodes.input.value = "";
+      nodes.input.focus();
+    });
+    nodes.close.addEventListener("click", () => command({ type: "close", session_id: id }));
+    nodes.leave.addEventListener("click", () => command({ type: "leave", session_id: id }));
+    nodes.transfer.addEventListener("click", () => {
+      nodes.transferForm.hidden = !nodes.transferForm.hidden;
+      if (!nodes.transferForm.hidden) command({ type: "agents" });
+      watchTargets();
+    });
+    nodes.transferForm.querySelector(".cancel-transfer").addEventListener("click", () => {
+      nodes.transferForm.hidden = true;
+      watchTargets();
+    });
+    nodes.transferForm.addEventListener("submit", (submit) => {
+      submit.preventDefault();
+      if (chat.ended) return;
+      const form = nodes.transferForm;
+      const to = form.elements.to.value;
+      const note = form.elements.note.value.trim() || undefined;
+      // "Back to the queue" is the agent's leave, with the note for whoever takes the chat next.
+      command(to ? { type: "transfer", session_id: id, to, note } : { type: "leave", session_id: id, note });
+      form.hidden = true; // the note stays until the chat is handed on: a refused transfer can be sent again
+      watchTargets();
+    });
+    nodes.dismiss.addEventListener("click", () => {
+      desk.forget(id);
+      ui.noChats.hidden = panels.size > 0;
+    });
   });
-  nodes.close.addEventListener("click", () => command({ type: "close", session_id: id }));
-  nodes.leave.addEventListener("click", () => command({ type: "leave", session_id: id }));
-  nodes.transfer.addEventListener("click", () => {
-    nodes.transferForm.hidden = !nodes.transferForm.hidden;
-    if (!nodes.transferForm.hidden) command({ type: "agents" });
-    watchTargets();
-  });
-  nodes.transferForm.querySelector(".cancel-transfer").addEventListener("click", () => {
-    nodes.transferForm.hidden = true;
-    watchTargets();
-  });
-  nodes.transferForm.addEventListener("submit", (submit) => {
-    submit.preventDefault();
-    if (chat.ended) return;
-    const form = nodes.transferForm;
-    const to = form.elements.to.value;
-    const note = form.elements.note.value.trim() || undefined;
-    // "Back to the queue" is the agent's leave, with the note for whoever takes the chat next.
-    command(to ? { type: "transfer", session_id: id, to, note } : { type: "leave", session_id: id, note });
-    form.hidden = true; // the note stays until the chat is handed on: a refused transfer can be sent again
-    watchTargets();
-  });
-  nodes.dismiss.addEventListener("click", () => {
-    delete state.chats[id];
-    save();
-    panels.delete(id);
-    panel.remove();
-    ui.noChats.hidden = panels.size > 0;
-  });
-  ui.chats.append(panel);
   ui.noChats.hidden = true;
-  drawOutbox(id);
-  const scroller = panel.querySelector(".scroll");
-  scroller.scrollTop = scroller.scrollHeight;
   return entry;
 }
 
@@ -211,30 +194,21 @@ function command(frame) {
   if (!conn.send(frame)) error({ code: "offline", message: "Not connected: try again in a moment." });
 }
 
-function show(id, event) {
-  const chat = state.chats[id];
-  const entry = panels.get(id);
-  appendScrolled(entry.nodes.transcript, eventItem(event, chat.participant_id), event.from === chat.participant_id);
-  chat.events.push(event);
-  if (chat.events.length > KEPT_EVENTS) chat.events.splice(0, chat.events.length - KEPT_EVENTS);
-  if (event.type === "message") {
-    conn.ack(event.client_id);
-    drawOutbox(id);
-    if (event.from !== chat.participant_id) entry.typing.set("", false);
-  }
+/** The agent desktop's answer to an event shown in a panel (Desk.show). */
+function shown(id, event, chat, entry) {
+  if (event.type === "message" && event.from !== chat.participant_id) entry.typing.set("", false);
   if (event.type === "closed") {
-    finish(id, `Chat closed: ${closeReasonText(event.reason)}.`);
+    desk.finish(id, `Chat closed: ${closeReasonText(event.reason)}.`);
   } else if (event.type === "left" && event.from === chat.participant_id) {
-    finish(id, "You left this chat; it went back to the queue.");
+    desk.finish(id, "You left this chat; it went back to the queue.");
   } else if (event.type === "transferred" && event.from === chat.participant_id) {
-    finish(id, `You transferred this chat to ${event.to?.nickname ?? "another agent"}.`);
+    desk.finish(id, `You transferred this chat to ${event.to?.nickname ?? "another agent"}.`);
   } else if (chat.ended && ((event.type === "joined" && event.from === chat.participant_id)
     || (event.type === "transferred" && event.to?.id === chat.participant_id))) {
     // The chat came back to this agent later on (replayed from seq 1 after a Dismiss).
     chat.ended = false;
-    setEnded(id, null);
+    desk.setEnded(id, null);
   }
-  save();
 }
 
 // While a transfer form is open its list is asked for again this often: agents come,
@@ -269,55 +243,28 @@ function listAgents(agents) {
   }
 }
 
-function drawOutbox(id) {
-  const pending = conn.pending().filter((frame) => frame.session_id === id);
-  const { outbox } = panels.get(id).nodes;
-  outbox.replaceChildren(...pending.map(pendingItem));
-  if (pending.length) scrollDown(outbox);
-}
-
-function finish(id, text) {
-  state.chats[id].ended = text;
-  for (const frame of conn.pending()) if (frame.session_id === id) conn.ack(frame.client_id);
-  drawOutbox(id);
-  save();
-  setEnded(id, text);
-}
-
-function setEnded(id, text) {
-  const { nodes, typing } = panels.get(id);
-  const ended = Boolean(text);
-  nodes.form.hidden = ended;
-  nodes.close.hidden = ended;
-  nodes.leave.hidden = ended;
-  nodes.transfer.hidden = ended;
-  if (ended) {
+/** The agent desktop's own controls of a chat that ended, or came back (Desk.setEnded). */
+function ended(id, isEnded, { nodes, typing }) {
+  nodes.close.hidden = isEnded;
+  nodes.leave.hidden = isEnded;
+  nodes.transfer.hidden = isEnded;
+  if (isEnded) {
     nodes.transferForm.hidden = true;
     nodes.transferForm.elements.note.value = "";
     watchTargets();
+    typing.set("", false);
   }
-  nodes.dismiss.hidden = !ended;
-  nodes.ended.hidden = !ended;
-  nodes.ended.textContent = text ?? "";
-  panels.get(id).panel.classList.toggle("is-ended", ended);
-  if (ended) typing.set("", false);
 }
 
-document.querySelector("form.logout").addEventListener("submit", () => {
-  conn.stop();
-  for (const suffix of ["", ".outbox", ".servers"]) store.drop(KEY + suffix);
-});
+desk.clearOnLogout(document.querySelector("form.logout"));
 
 ui.available.checked = state.available;
 ui.available.addEventListener("change", () => {
   state.available = ui.available.checked;
-  save();
+  desk.save();
   conn.send({ type: "ready", available: state.available });
 });
 
-for (const [id, chat] of Object.entries(state.chats)) {
-  addPanel(id);
-  setEnded(id, chat.ended || null);
-}
+desk.restore(addPanel);
 ui.noChats.hidden = panels.size > 0;
 conn.start();

@@ -4,10 +4,9 @@
 // barged in and ticks "To everyone". The same failover as the other pages
 // (connection.js): on a new socket every monitored chat is asked for again
 // after the last event shown.
-import { Connection, newClientId, serverText, stateText, store } from "./connection.js";
-import {
-  KEPT_EVENTS, Sequencer, appendScrolled, closeReasonText, eventItem, pendingItem, scrollDown, flash,
-} from "./transcript.js";
+import { Connection, newClientId, serverText, stateText } from "./connection.js";
+import { Desk } from "./desk.js";
+import { closeReasonText, flash } from "./transcript.js";
 
 // Per user: another supervisor logging in on this tab does not inherit the chats.
 const KEY = `chat.supervisor.${document.body.dataset.user}`;
@@ -26,10 +25,11 @@ const ui = {
   template: $("#monitor-panel"),
 };
 
-// {chats: {session_id: {customer, agent, subject, participant_id, joined, events, ended}}}
-const state = store.load(KEY, { chats: {} });
-// session_id -> {panel, sequencer, nodes}
-const panels = new Map();
+// state: {chats: {session_id: {customer, agent, subject, participant_id, joined, events, ended}}}
+const desk = new Desk({
+  key: KEY, initial: { chats: {} }, template: ui.template, container: ui.chats, onShown: shown, onEnded: ended,
+});
+const { state, panels } = desk;
 let lastList = [];
 
 const conn = new Connection({
@@ -53,10 +53,7 @@ const conn = new Connection({
     if (server.epoch !== null) ui.epoch.textContent = String(server.epoch);
   },
 });
-
-function save() {
-  store.save(KEY, state);
-}
+desk.conn = conn;
 
 function receive(frame) {
   switch (frame.type) {
@@ -74,7 +71,7 @@ function receive(frame) {
       error(frame);
       break;
     default:
-      if ("seq" in frame && panels.has(frame.session_id)) panels.get(frame.session_id).sequencer.push(frame);
+      if ("seq" in frame) desk.push(frame);
   }
 }
 
@@ -82,7 +79,7 @@ function error(frame) {
   // A chat that ended while this page was away (or that the new primary did not restore).
   const chat = frame.code === "session-closed" && state.chats[frame.session_id];
   if (chat && !chat.ended) {
-    finish(frame.session_id, "This chat is no longer open.");
+    desk.finish(frame.session_id, "This chat is no longer open.");
     return;
   }
   flash(ui.error, frame.message);
@@ -129,58 +126,43 @@ function monitoring(frame) {
     customer: frame.customer, agent: frame.agent, subject: frame.subject ?? "",
     participant_id: frame.participant_id, joined: frame.joined, ended: false,
   });
-  save();
+  desk.save();
   const entry = panels.get(frame.session_id) ?? addPanel(frame.session_id);
-  drawHead(frame.session_id);
-  setEnded(frame.session_id, null);
+  desk.setEnded(frame.session_id, null);
   entry.nodes.input.focus();
   drawList(lastList);
 }
 
 function addPanel(id) {
-  const chat = state.chats[id];
-  const panel = ui.template.content.firstElementChild.cloneNode(true);
-  panel.dataset.session = id;
   const nodes = {
-    transcript: panel.querySelector(".transcript"),
-    outbox: panel.querySelector(".outbox"),
-    form: panel.querySelector("form.reply"),
-    input: panel.querySelector("form.reply input[name=text]"),
-    everyone: panel.querySelector("form.reply input[name=everyone]"),
-    ended: panel.querySelector(".ended"),
-    bargeIn: panel.querySelector(".barge-in"),
-    leave: panel.querySelector(".leave-chat"),
-    unmonitor: panel.querySelector(".unmonitor"),
-    dismiss: panel.querySelector(".dismiss"),
+    transcript: ".transcript",
+    outbox: ".outbox",
+    form: "form.reply",
+    input: "form.reply input[name=text]",
+    everyone: "form.reply input[name=everyone]",
+    ended: ".ended",
+    bargeIn: ".barge-in",
+    leave: ".leave-chat",
+    unmonitor: ".unmonitor",
+    dismiss: ".dismiss",
   };
-  const lastSeq = chat.events.length ? chat.events[chat.events.length - 1].seq : 0;
-  const entry = {
-    panel,
-    nodes,
-    sequencer: new Sequencer(lastSeq, (event) => show(id, event), () => conn.reconnectNow()),
-  };
-  panels.set(id, entry);
-  for (const event of chat.events) nodes.transcript.append(eventItem(event, chat.participant_id));
-
-  nodes.form.addEventListener("submit", (submit) => {
-    submit.preventDefault();
-    const text = nodes.input.value;
-    if (!text.trim() || chat.ended) return;
-    const visibility = chat.joined && nodes.everyone.checked ? "all" : "internal";
-    conn.sendReliably({ type: "message", session_id: id, text, client_id: newClientId(), visibility });
-    drawOutbox(id);
-    nodes.input.value = "";
-    nodes.input.focus();
+  const entry = desk.addPanel(id, nodes, ({ nodes }, chat) => {
+    nodes.form.addEventListener("submit", (submit) => {
+      submit.preventDefault();
+      const text = nodes.input.value;
+      if (!text.trim() || chat.ended) return;
+      const visibility = chat.joined && nodes.everyone.checked ? "all" : "internal";
+      conn.sendReliably({ type: "message", session_id: id, text, client_id: newClientId(), visibility });
+      desk.drawOutbox(id);
+      nodes.input.value = "";
+      nodes.input.focus();
+    });
+    nodes.bargeIn.addEventListener("click", () => command({ type: "barge-in", session_id: id }));
+    nodes.leave.addEventListener("click", () => command({ type: "leave", session_id: id }));
+    nodes.unmonitor.addEventListener("click", () => command({ type: "unmonitor", session_id: id }));
+    nodes.dismiss.addEventListener("click", () => drop(id));
   });
-  nodes.bargeIn.addEventListener("click", () => command({ type: "barge-in", session_id: id }));
-  nodes.leave.addEventListener("click", () => command({ type: "leave", session_id: id }));
-  nodes.unmonitor.addEventListener("click", () => command({ type: "unmonitor", session_id: id }));
-  nodes.dismiss.addEventListener("click", () => drop(id));
-  ui.chats.append(panel);
   drawHead(id);
-  drawOutbox(id);
-  const scroller = panel.querySelector(".scroll");
-  scroller.scrollTop = scroller.scrollHeight;
   return entry;
 }
 
@@ -200,12 +182,8 @@ function drawHead(id) {
 }
 
 function drop(id) {
-  const entry = panels.get(id);
-  if (entry) entry.panel.remove();
-  for (const frame of conn.pending()) if (frame.session_id === id) conn.ack(frame.client_id);
-  panels.delete(id);
-  delete state.chats[id];
-  save();
+  desk.dropPending(id);
+  desk.forget(id);
   drawList(lastList);
 }
 
@@ -213,49 +191,19 @@ function command(frame) {
   if (!conn.send(frame)) error({ code: "offline", message: "Not connected: try again in a moment." });
 }
 
-function show(id, event) {
-  const chat = state.chats[id];
-  const entry = panels.get(id);
-  appendScrolled(entry.nodes.transcript, eventItem(event, chat.participant_id), event.from === chat.participant_id);
-  chat.events.push(event);
-  if (chat.events.length > KEPT_EVENTS) chat.events.splice(0, chat.events.length - KEPT_EVENTS);
-  if (event.type === "message") {
-    conn.ack(event.client_id);
-    drawOutbox(id);
-  }
+/** The supervisor page's answer to an event shown in a panel (Desk.show). */
+function shown(id, event, chat) {
   if (event.type === "joined" && event.role === "agent") chat.agent = { id: event.from, nickname: event.nickname };
   if (event.from === chat.participant_id && (event.type === "joined" || event.type === "left")) {
     chat.joined = event.type === "joined";
     drawHead(id);
   }
-  if (event.type === "closed") finish(id, `Chat closed: ${closeReasonText(event.reason)}.`);
-  save();
+  if (event.type === "closed") desk.finish(id, `Chat closed: ${closeReasonText(event.reason)}.`);
 }
 
-function drawOutbox(id) {
-  const pending = conn.pending().filter((frame) => frame.session_id === id);
-  const { outbox } = panels.get(id).nodes;
-  outbox.replaceChildren(...pending.map(pendingItem));
-  if (pending.length) scrollDown(outbox);
-}
-
-function finish(id, text) {
-  state.chats[id].ended = text;
-  for (const frame of conn.pending()) if (frame.session_id === id) conn.ack(frame.client_id);
-  drawOutbox(id);
-  save();
-  setEnded(id, text);
-}
-
-function setEnded(id, text) {
-  const { nodes, panel } = panels.get(id);
-  const ended = Boolean(text);
-  nodes.form.hidden = ended;
-  nodes.unmonitor.hidden = ended;
-  nodes.dismiss.hidden = !ended;
-  nodes.ended.hidden = !ended;
-  nodes.ended.textContent = text ?? "";
-  panel.classList.toggle("is-ended", ended);
+/** The supervisor page's own controls of a chat that ended, or came back (Desk.setEnded). */
+function ended(id, isEnded, { nodes }) {
+  nodes.unmonitor.hidden = isEnded;
   drawHead(id);
 }
 
@@ -264,13 +212,6 @@ ui.chats.addEventListener("change", (change) => {
   if (panel && change.target.name === "everyone") drawHead(panel.dataset.session);
 });
 
-document.querySelector("form.logout").addEventListener("submit", () => {
-  conn.stop();
-  for (const suffix of ["", ".outbox", ".servers"]) store.drop(KEY + suffix);
-});
-
-for (const [id, chat] of Object.entries(state.chats)) {
-  addPanel(id);
-  setEnded(id, chat.ended || null);
-}
+desk.clearOnLogout(document.querySelector("form.logout"));
+desk.restore(addPanel);
 conn.start();
