@@ -2,15 +2,17 @@
 from datetime import UTC, datetime
 
 import pytest
+from celery.exceptions import Retry
 from django.core.exceptions import ValidationError
 
 from ha.models import Application, Option
 from ha.options import Settings
-from transcripts import policy
+from transcripts import policy, saving
 from transcripts.live import Coalescer
 from transcripts.models import Transcript
 from transcripts.saving import batch
-from transcripts.store import DatabaseStore
+from transcripts.store import DatabaseStore, Unavailable
+from transcripts.tasks import save_transcript
 
 FACTS = {
     "pair": "p", "subject": "s", "started_at": "2026-01-01T10:00:00.000Z",
@@ -109,3 +111,24 @@ def test_a_bad_transcript_option_value_is_refused_with_the_allowed_ones(name, va
     with pytest.raises(ValidationError) as refused:
         Option(application=application, name=name, value=value).full_clean()
     assert name in str(refused.value) and "allowed values" in str(refused.value)
+
+
+def test_a_save_the_store_could_not_take_is_tried_again_after_the_resend_delay_as_often_as_allowed(monkeypatch):
+    """transcript-resend-delay and transcript-resend-attempts reach Celery's retry of the
+    save (its countdown and max_retries): the delay is not read off a clock here."""
+    def refused(session_id: str, pair: str, notices: str) -> int:
+        raise Unavailable("the database did not answer")
+
+    asked: dict = {}
+
+    def retry(**options):
+        asked.update(options)
+        return Retry()
+
+    monkeypatch.setattr(saving, "save", refused)
+    monkeypatch.setattr(save_transcript, "retry", retry)
+    rules = policy.SavePolicy.of(Settings({"transcript-resend-delay": "7", "transcript-resend-attempts": "4"}))
+    with pytest.raises(Retry):
+        save_transcript.run("s1", "p", **rules.task_options())
+    assert (asked["countdown"], asked["max_retries"]) == (7, 4)
+    assert isinstance(asked["exc"], Unavailable)
