@@ -119,12 +119,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="--restore: chats waiting for an agent at the kill (default 0)")
     scaled.add_argument("--restore-agents", type=int, default=100, metavar="A",
                         help="--restore: agents holding the N chats, N / A each (default 100)")
+    scaled.add_argument("--restore-messages", type=int, default=0, metavar="K",
+                        help="--restore: messages each of the N chats' customers writes before the kill, "
+                             "so that the logs a takeover reads are that much longer (default 0)")
     args = parser.parse_args(argv)
     if args.restore is not None:
         if args.idle is not None or args.surge is not None or args.failover or args.url:
             parser.error("--restore is a run of its own: no --idle, --surge, --failover or --url")
-        if args.restore < 1 or args.restore_queued < 0 or args.restore_agents < 1:
-            parser.error("--restore and --restore-agents must be at least 1, --restore-queued at least 0")
+        if args.restore < 1 or args.restore_queued < 0 or args.restore_agents < 1 or args.restore_messages < 0:
+            parser.error("--restore and --restore-agents must be at least 1, --restore-queued and "
+                         "--restore-messages at least 0")
         return args
     if args.idle is not None or args.surge is not None:
         if args.idle is not None and args.surge is not None:

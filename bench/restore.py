@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,11 +50,14 @@ class Customer:
     place_after: int | None = None  # from the new primary, after a resume
     resumed: bool = False
     got: asyncio.Event = field(default_factory=asyncio.Event)
+    echoed: int = 0  # its own messages seen come back (--restore-messages)
+    all_echoed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass
 class RestoreResult:
     chats: int
+    messages: int  # each open chat's customer wrote this many before the kill
     queued: int
     agents: int
     filled_seconds: float
@@ -125,6 +129,11 @@ class Filling:
                 await peer.send({"type": "start", "nickname": f"Customer {customer.n}",
                                  "subject": self.target.run_id})
                 await asyncio.wait_for(customer.got.wait(), self.args.timeout)
+                if not waits and self.args.restore_messages:
+                    # A longer chat: its log is what a takeover reads and folds.
+                    for n in range(self.args.restore_messages):
+                        await peer.send({"type": "message", "text": f"message {n}", "client_id": uuid.uuid4().hex})
+                    await asyncio.wait_for(customer.all_echoed.wait(), self.args.timeout)
                 await peer.close()
 
         await asyncio.gather(*(one(customer) for customer in customers))
@@ -139,6 +148,10 @@ class Filling:
             customer.last_seq = max(customer.last_seq, frame["seq"])
         if kind == "notice" and frame.get("notice") == "queued" and "seq" in frame:
             customer.place = frame.get("position")
+        if kind == "message" and frame.get("role") == "customer":
+            customer.echoed += 1
+            if customer.echoed >= self.args.restore_messages:
+                customer.all_echoed.set()
         if customer.session_id is not None and (not waits or customer.place is not None):
             customer.got.set()
 
@@ -233,7 +246,8 @@ async def measure_restore(target: stack.Target, args: argparse.Namespace) -> Res
     by_place = sorted((c for c in waiting if c.place is not None), key=lambda c: c.place)
     places = [customer.place_after for customer in by_place if customer.place_after is not None]
     return RestoreResult(
-        chats=args.restore, queued=args.restore_queued, agents=len(target.agent_cookies), filled_seconds=filled,
+        chats=args.restore, messages=args.restore_messages, queued=args.restore_queued,
+        agents=len(target.agent_cookies), filled_seconds=filled,
         primary_rss=primary_rss, served_after=served_after,
         restore_seconds=figure(figures, "chat_restore_seconds_sum"),
         restored=figure(figures, "chat_sessions_restored_total"),
@@ -254,7 +268,8 @@ def render_restore(r: RestoreResult) -> str:
     restore = "?" if r.restore_seconds is None else f"{r.restore_seconds * 1000:.0f} ms"
     served = "never" if r.served_after is None else f"{r.served_after:.2f} s"
     return "\n".join([
-        f"restore: {r.chats} open chats ({r.agents} agents) and {r.queued} waiting, on the primary "
+        f"restore: {r.chats} open chats ({r.agents} agents, {r.messages} customer messages each) and "
+        f"{r.queued} waiting, on the primary "
         f"(filled in {r.filled_seconds:.1f} s; RSS {r.primary_rss / mib:.1f} MiB); then kill -9",
         f"backup serving (/readyz 200) after {served}; restoration (chat_restore_seconds) {restore}: "
         f"{_count(r.restored)} sessions; then open {_count(r.open_after)}, waiting {_count(r.queued_after)}; "
