@@ -32,6 +32,7 @@ from redis.exceptions import NoScriptError
 from chatsite import rediskeys
 
 from .replication import NO_REPLICAS, ReplicaAcks
+from .session import SNAPSHOT_FACT
 
 # The most events one read of a session's log returns: a replay (a resume from
 # seq 0 of a long chat, a chat handed to an agent) is read and sent a page at a
@@ -131,9 +132,14 @@ return out
 # both instances wait behind it. The calls of a batch share one round trip.
 APPEND_MANY_CHUNK = 250
 
+# The seq of the snapshot kept in a session's meta (beside SNAPSHOT_FACT), for the
+# scripts to read it without decoding the snapshot.
+SNAPSHOT_SEQ_FACT = "snapshot_seq"
+
 _LOAD = """
--- KEYS: for each session, its meta then its log
--- Returns for each session its meta as one JSON object, its log as one JSON array:
+-- KEYS: for each session, its meta then its log; ARGV: the meta field of the snapshot's seq
+-- Returns for each session its meta as one JSON object, and as one JSON array its
+-- log after the snapshot the meta holds (all of it if none: seq N is item N - 1):
 -- two strings a session, whatever its length, for the client to parse.
 local out = {}
 for i = 1, #KEYS, 2 do
@@ -141,9 +147,23 @@ for i = 1, #KEYS, 2 do
   local facts = {}
   for j = 1, #meta, 2 do facts[meta[j]] = meta[j + 1] end
   out[#out + 1] = cjson.encode(facts)
-  out[#out + 1] = '[' .. table.concat(redis.call('LRANGE', KEYS[i + 1], 0, -1), ',') .. ']'
+  local after = tonumber(facts[ARGV[1]] or '0')
+  out[#out + 1] = '[' .. table.concat(redis.call('LRANGE', KEYS[i + 1], after, -1), ',') .. ']'
 end
 return out
+"""
+
+# The snapshot of a session's state (chat.session.SNAPSHOT_FACT), kept in its meta.
+# Any snapshot is the fold of a prefix of the log (a writer folds only what it
+# stored), so none needs the epoch fence; a later one only replaces an earlier, and
+# a session whose meta is gone (expired after its close) gets none.
+_KEEP_SNAPSHOT = """
+-- KEYS: the session's meta; ARGV: the snapshot's seq, the snapshot, the meta fields of both
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local kept = tonumber(redis.call('HGET', KEYS[1], ARGV[4]) or '0')
+if kept >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[3], ARGV[2], ARGV[4], ARGV[1])
+return 1
 """
 
 
@@ -297,6 +317,7 @@ class LiveLog:
         self.replicas = replicas or NO_REPLICAS
         self._append_many = client.register_script(_APPEND_MANY)
         self._load = client.register_script(_LOAD)
+        self._keep_snapshot = client.register_script(_KEEP_SNAPSHOT)
         self._saved = client.register_script(_SAVED)
         self._due = client.register_script(_DUE)
         self._saves_keys = [
@@ -442,21 +463,28 @@ class LiveLog:
             pipe.lrange(rediskeys.session_log(session_id), after, after + REPLAY_PAGE - 1)
         return await pipe.execute()
 
+    async def keep_snapshot(self, session_id: str, seq: int, snapshot: str) -> bool:
+        """Keep ``snapshot`` (the session's state at ``seq``) with the session's facts,
+        unless a later one is there or the session is gone; whether it was kept."""
+        return bool(await self._keep_snapshot(keys=[rediskeys.session_meta(session_id)],
+                                              args=[seq, snapshot, SNAPSHOT_FACT, SNAPSHOT_SEQ_FACT]))
+
     async def facts(self, session_id: str) -> dict[str, str]:
         raw = await self._redis.hgetall(rediskeys.session_meta(session_id))
         return {key.decode(): value.decode() for key, value in raw.items()}
 
     async def sessions(self, session_ids: list[str]) -> list[tuple[dict[str, str], list[dict[str, Any]]]]:
-        """Each session's first facts and events, in one round trip for them all
-        (a takeover loads every open session before it serves): one read-only
-        script call whose reply is two JSON strings a session, since parsing a
-        reply element by element costs the client far more than the JSON."""
+        """Each session's facts (its snapshot among them, if one was kept) and its
+        events after that snapshot, in one round trip for them all (a takeover loads
+        every open session before it serves): one read-only script call whose reply
+        is two JSON strings a session, since parsing a reply element by element costs
+        the client far more than the JSON. ``ChatSession.rebuild`` folds them."""
         if not session_ids:
             return []
         keys = []
         for session_id in session_ids:
             keys += [rediskeys.session_meta(session_id), rediskeys.session_log(session_id)]
-        reply = await self._load(keys=keys)
+        reply = await self._load(keys=keys, args=[SNAPSHOT_SEQ_FACT])
         return [(json.loads(facts), json.loads(events)) for facts, events in zip(reply[::2], reply[1::2], strict=True)]
 
     async def open_sessions(self) -> set[str]:

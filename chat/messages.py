@@ -11,6 +11,7 @@ from the waiting line and agent loads kept here (chat.waiting).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -26,7 +27,7 @@ from .finish import finish
 from .frames import CloseReason, ErrorCode, Event, Notice, Out, Visibility
 from .livelog import REPLAY_PAGE, Appending, Fenced, LiveLog, OpenSet, Queue, Stored
 from .registry import Attachment, Registry, Socket
-from .session import STAFF, ChatError, ChatSession, Participant, Role, customer_seq
+from .session import SNAPSHOT_EVERY, STAFF, ChatError, ChatSession, Participant, Role, customer_seq
 from .wait_estimate import AnswerRate, estimated_wait_s
 from .waiting import AgentLoads, WaitingLine, waits
 
@@ -67,6 +68,7 @@ class Messages:
         # sweeper hands it if no worker stored it first (None: owes none); recorded
         # by the event's own append (transcripts.live sets it; issue 10).
         self.save_after: Callable[[dict[str, Any]], float | None] = lambda event: None
+        self._snapshots: set[asyncio.Future[bool]] = set()  # snapshots being kept (keep_snapshot)
 
     # -- customer -------------------------------------------------------------
 
@@ -298,6 +300,8 @@ class Messages:
         run the stored hooks. ``queue_rank``: the session's rank in the pair's queue,
         if the event put it there."""
         session.apply(event)
+        if session.is_open and session.last_seq % SNAPSHOT_EVERY == 0:
+            self.keep_snapshot(session)
         self._index(session, queue_rank)
         if event["type"] == Event.JOINED and event.get("role") == Role.AGENT:
             self.answers.answered(time.monotonic())
@@ -307,6 +311,21 @@ class Messages:
             self.sessions.pop(session.id, None)
         for hook in self.stored_hooks:
             await hook(session, event)
+
+    def keep_snapshot(self, session: ChatSession) -> None:
+        """Keep the session's state beside its log (chat.session.SNAPSHOT_FACT), in the
+        background: the next takeover folds only what follows it. Nobody waits for it,
+        and one that fails costs only a longer fold then."""
+        kept = asyncio.ensure_future(self.log.keep_snapshot(session.id, session.last_seq, session.snapshot()))
+        self._snapshots.add(kept)
+        kept.add_done_callback(functools.partial(self._snapshot_kept, session.id))
+
+    def _snapshot_kept(self, session_id: str, kept: asyncio.Future[bool]) -> None:
+        self._snapshots.discard(kept)
+        error = None if kept.cancelled() else kept.exception()
+        if error is not None:
+            logger.warning("session %s: its snapshot could not be kept (%r); a takeover folds its whole log",
+                           session_id, error)
 
     async def fenced(self, fenced: Fenced, what: str) -> ChatError:
         """A write was refused: the pair moved on. Give the role up if it moved past

@@ -106,6 +106,13 @@ def customer_seq(event: dict[str, Any]) -> int:
     return event.get("customer_seq", event["seq"])
 
 
+# A snapshot of the state the log folds to (``ChatSession.snapshot``) is kept with the
+# session's first facts, under this name, every SNAPSHOT_EVERY events (chat.messages):
+# a takeover then folds only the events after it, however long the chat. Without
+# it, restoring 1,000 chats of 150 messages took 1.2 s (bench --restore-messages).
+SNAPSHOT_FACT = "snapshot"
+SNAPSHOT_EVERY = 32
+
 # Notices of inactivity-control itself: never activity, or an alert would restart its own timer.
 INACTIVITY_NOTICES = frozenset((Notice.INACTIVITY_ALERT, Notice.INACTIVITY_CLOSE))
 
@@ -188,6 +195,8 @@ class ChatSession:
 
     @classmethod
     def rebuild(cls, session_id: str, facts: dict[str, str], events: list[dict[str, Any]]) -> ChatSession:
+        """The session its log folds to: from its snapshot, if the facts hold one, then
+        each event after it (``events`` may be the whole log or only what follows)."""
         session = cls(
             session_id,
             facts["pair"],
@@ -196,9 +205,50 @@ class ChatSession:
             facts["token_hash"],
             facts["started_at"],
         )
+        if SNAPSHOT_FACT in facts:
+            session._take_snapshot(json.loads(facts[SNAPSHOT_FACT]))
         for event in events:
-            session.apply(event)
+            if event["seq"] > session.last_seq:
+                session.apply(event)
         return session
+
+    def snapshot(self) -> str:
+        """The state the log folds to up to ``last_seq``, as JSON (see SNAPSHOT_FACT):
+        everything but the first facts and ``following`` (which no event records)."""
+        return json.dumps({
+            "seq": self.last_seq,
+            "status": str(self.status),
+            "agent": self.agent.as_dict() if self.agent is not None else None,
+            "connected": sorted(self.connected),
+            "away_since": self.away_since,
+            "last_message_at": self.last_message_at,
+            "active_at": self.active_at,
+            "noticed_at": self.noticed_at,
+            "alerted_at": self.alerted_at,
+            "queued_since": self.queued_since,
+            "left_by": self.left_by,
+            "supervisors": {pid: who.as_dict() for pid, who in self.supervisors.items()},
+            "customer_last_seq": self.customer_last_seq,
+            "internal_seqs": self.internal_seqs,
+            "shown_unsaved": self.shown_unsaved,
+        })
+
+    def _take_snapshot(self, snapshot: dict[str, Any]) -> None:
+        self.last_seq = snapshot["seq"]
+        self.status = Status(snapshot["status"])
+        self.agent = Participant.from_dict(snapshot["agent"]) if snapshot["agent"] is not None else None
+        self.connected = set(snapshot["connected"])
+        self.away_since = dict(snapshot["away_since"])
+        self.last_message_at = snapshot["last_message_at"]
+        self.active_at = snapshot["active_at"]
+        self.noticed_at = snapshot["noticed_at"]
+        self.alerted_at = snapshot["alerted_at"]
+        self.queued_since = snapshot["queued_since"]
+        self.left_by = snapshot["left_by"]
+        self.supervisors = {pid: Participant.from_dict(who) for pid, who in snapshot["supervisors"].items()}
+        self.customer_last_seq = snapshot["customer_last_seq"]
+        self.internal_seqs = list(snapshot["internal_seqs"])
+        self.shown_unsaved = list(snapshot["shown_unsaved"])
 
     # -- queries --------------------------------------------------------------
 

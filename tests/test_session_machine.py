@@ -1,8 +1,10 @@
 """The chat session state machine, without Redis: commands check, apply folds."""
+import json
+
 import pytest
 
 from chat.assignment import AgentPicker
-from chat.session import ChatError, ChatSession, Participant, Status
+from chat.session import SNAPSHOT_FACT, ChatError, ChatSession, Participant, Status
 
 
 def stored(session: ChatSession, event: dict) -> dict:
@@ -102,3 +104,59 @@ def test_the_agent_with_fewest_chats_then_longest_ready_is_picked():
     full = AgentPicker()
     full.update("a", 3, 1.0)
     assert full.pick(capacity=3) is None
+
+
+SUE = Participant.supervisor(3, "Sue")
+
+
+def a_long_chat() -> tuple[ChatSession, list[dict]]:
+    """A chat through every kind of event that changes the state: queue, join,
+    messages, coaching, a barge-in, drops and returns, save notices, an
+    inactivity alert, a leave back to the queue, a transfer, the close."""
+    session, _ = ChatSession.open("s1", "pair", "Carol", "billing")
+    log = [stored(session, session.joined(session.customer)), stored(session, session.queued(1))]
+    log.append(stored(session, session.joined(ALICE)))
+    for n in range(40):
+        who = session.customer if n % 2 else ALICE
+        log.append(stored(session, session.message(who, f"m{n}", f"c{n}", 100)))
+        if n % 7 == 0:
+            log.append(stored(session, session.staff_message(SUE, f"coach {n}", f"s{n}", 100, "internal")))
+        if n % 11 == 0:
+            log.append(stored(session, session.save_notice(session.last_seq)))
+    log.append(stored(session, session.barge_in(SUE)))
+    log.append(stored(session, session.disconnected(session.customer)))
+    log.append(stored(session, session.inactivity_alert("still there?")))
+    log.append(stored(session, session.reconnected(session.customer)))
+    log.extend(stored(session, event) for event in session.leave(ALICE, "over to you"))
+    log.append(stored(session, session.joined(BOB)))
+    log.extend(stored(session, event) for event in session.transfer(BOB, ALICE, "back to you"))
+    log.extend(stored(session, event) for event in session.leave(SUE))
+    log.append(stored(session, session.close(ALICE)))
+    return session, log
+
+
+def state(session: ChatSession) -> dict:
+    from dataclasses import asdict
+
+    return {name: value for name, value in asdict(session).items() if name != "following"}
+
+
+def test_a_session_rebuilt_from_a_snapshot_and_what_follows_is_the_one_its_whole_log_folds_to():
+    """At every point of a long chat: the snapshot, then the rest of the log (or the
+    whole log, as the admin's live view reads it), fold to the same state."""
+    whole, log = a_long_chat()
+    assert whole.status is Status.CLOSED and len(log) > 60
+    for cut in range(len(log) + 1):
+        before = ChatSession.rebuild(whole.id, whole.facts(), log[:cut])
+        facts = {**whole.facts(), SNAPSHOT_FACT: before.snapshot()}
+        for events in (log[cut:], log):
+            assert state(ChatSession.rebuild(whole.id, facts, events)) == state(whole), cut
+
+
+def test_a_snapshot_holds_every_part_of_the_state_that_the_log_decides():
+    """A field added to ChatSession and left out of the snapshot fails here."""
+    from dataclasses import fields
+
+    kept = set(json.loads(a_long_chat()[0].snapshot())) - {"seq"}
+    first_facts = {"id", "pair", "customer", "subject", "token_hash", "started_at"}
+    assert kept | first_facts | {"last_seq", "following"} == {f.name for f in fields(ChatSession)}

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from chat.livelog import Fenced, LiveLog, OpenSet, Queue
+from chat.livelog import SNAPSHOT_SEQ_FACT, Fenced, LiveLog, OpenSet, Queue
 from chat.service import ChatService
-from chat.session import ChatError, ChatSession
+from chat.session import SNAPSHOT_EVERY, ChatError, ChatSession
 from chatsite import rediskeys
 
 from .inprocess import ALICE, StandInInstance, client, new_pair, open_session, set_epoch
@@ -136,3 +136,46 @@ def test_a_fenced_writers_batch_writes_nothing(redis_url):
         await redis.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_takeover_folds_a_long_chat_from_its_snapshot_and_the_events_after_it(redis_url):
+    """The serving member keeps each session's state beside its log every
+    SNAPSHOT_EVERY events; the next primary reads that and the log after it, and
+    restores the same session its whole log folds to."""
+    async def scenario() -> None:
+        redis, pair = client(redis_url), new_pair()
+        await set_epoch(redis, pair, 1)
+        serving = ChatService(StandInInstance(redis, pair, epoch=1))
+        session = await open_session(serving.messages.log, 1, agent=ALICE)
+        serving.messages.replace([session], [])
+        for n in range(2 * SNAPSHOT_EVERY + 5):
+            who = session.customer if n % 2 else ALICE
+            await serving.messages.store(session, session.message(who, f"message {n}", f"c{n}", 1000))
+        meta = rediskeys.session_meta(session.id)
+        await until_true(lambda: redis.hget(meta, SNAPSHOT_SEQ_FACT), b"64")
+        whole = [json.loads(e) for e in await redis.lrange(rediskeys.session_log(session.id), 0, -1)]
+
+        [(facts, events)] = await LiveLog(redis, pair).sessions([session.id])
+        assert [e["seq"] for e in events] == list(range(2 * SNAPSHOT_EVERY + 1, len(whole) + 1))
+        from_snapshot = ChatSession.rebuild(session.id, facts, events)
+        from_whole_log = ChatSession.rebuild(session.id, session.facts(), whole)
+        assert (from_snapshot.last_seq, from_snapshot.agent, from_snapshot.connected, from_snapshot.last_message_at,
+                from_snapshot.customer_last_seq) == (
+            from_whole_log.last_seq, from_whole_log.agent, from_whole_log.connected, from_whole_log.last_message_at,
+            from_whole_log.customer_last_seq)
+
+        await set_epoch(redis, pair, 2)
+        taking_over = ChatService(StandInInstance(redis, pair, epoch=2, **{"session-restoration-mode": "simple"}))
+        await taking_over.instance.listener.serve(2, takeover=True, previous="the old primary")
+        restored = taking_over.sessions[session.id]
+        assert restored.last_seq == len(whole) + len(session.connected)  # and its disconnected events
+        assert restored.away_since.keys() == session.connected and restored.agent == ALICE
+
+    asyncio.run(scenario())
+
+
+async def until_true(read, expected, timeout: float = 5) -> None:
+    """Until ``await read()`` gives ``expected``."""
+    async with asyncio.timeout(timeout):
+        while await read() != expected:
+            await asyncio.sleep(0.01)
