@@ -111,7 +111,7 @@ def customer_seq(event: dict[str, Any]) -> int:
 # a takeover then folds only the events after it, however long the chat. Without
 # it, restoring 1,000 chats of 150 messages took 1.2 s (bench --restore-messages).
 SNAPSHOT_FACT = "snapshot"
-SNAPSHOT_EVERY = 32
+SNAPSHOT_EVERY = 8
 
 # Notices of inactivity-control itself: never activity, or an alert would restart its own timer.
 INACTIVITY_NOTICES = frozenset((Notice.INACTIVITY_ALERT, Notice.INACTIVITY_CLOSE))

@@ -148,15 +148,16 @@ def test_a_takeover_folds_a_long_chat_from_its_snapshot_and_the_events_after_it(
         serving = ChatService(StandInInstance(redis, pair, epoch=1))
         session = await open_session(serving.messages.log, 1, agent=ALICE)
         serving.messages.replace([session], [])
-        for n in range(2 * SNAPSHOT_EVERY + 5):
+        for n in range(2 * SNAPSHOT_EVERY + 3):
             who = session.customer if n % 2 else ALICE
             await serving.messages.store(session, session.message(who, f"message {n}", f"c{n}", 1000))
         meta = rediskeys.session_meta(session.id)
-        await until_true(lambda: redis.hget(meta, SNAPSHOT_SEQ_FACT), b"64")
+        snapshot_seq = session.last_seq - session.last_seq % SNAPSHOT_EVERY  # the last one kept
+        await until_true(lambda: redis.hget(meta, SNAPSHOT_SEQ_FACT), str(snapshot_seq).encode())
         whole = [json.loads(e) for e in await redis.lrange(rediskeys.session_log(session.id), 0, -1)]
 
         [(facts, events)] = await LiveLog(redis, pair).sessions([session.id])
-        assert [e["seq"] for e in events] == list(range(2 * SNAPSHOT_EVERY + 1, len(whole) + 1))
+        assert [e["seq"] for e in events] == list(range(snapshot_seq + 1, len(whole) + 1))
         from_snapshot = ChatSession.rebuild(session.id, facts, events)
         from_whole_log = ChatSession.rebuild(session.id, session.facts(), whole)
         assert (from_snapshot.last_seq, from_snapshot.agent, from_snapshot.connected, from_snapshot.last_message_at,
