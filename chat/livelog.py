@@ -153,17 +153,27 @@ end
 return out
 """
 
-# The snapshot of a session's state (chat.session.SNAPSHOT_FACT), kept in its meta.
-# Any snapshot is the fold of a prefix of the log (a writer folds only what it
-# stored), so none needs the epoch fence; a later one only replaces an earlier, and
-# a session whose meta is gone (expired after its close) gets none.
-_KEEP_SNAPSHOT = """
--- KEYS: the session's meta; ARGV: the snapshot's seq, the snapshot, the meta fields of both
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local kept = tonumber(redis.call('HGET', KEYS[1], ARGV[4]) or '0')
-if kept >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], ARGV[3], ARGV[2], ARGV[4], ARGV[1])
-return 1
+# The snapshots of sessions' states (chat.session.SNAPSHOT_FACT), kept in their
+# meta: those of one turn of the event loop in one call. Any snapshot is the fold
+# of a prefix of the log (a writer folds only what it stored), so none needs the
+# epoch fence; a later one only replaces an earlier, and a session whose meta is
+# gone (expired after its close) gets none.
+_KEEP_SNAPSHOTS = """
+-- KEYS: each session's meta
+-- ARGV: the meta fields of the snapshot and of its seq, then for each session its
+--       snapshot's seq and snapshot
+-- Returns for each session 1 if its snapshot was kept, else 0.
+local out = {}
+for i = 1, #KEYS do
+  local seq, snapshot = ARGV[2 * i + 1], ARGV[2 * i + 2]
+  out[i] = 0
+  if redis.call('EXISTS', KEYS[i]) == 1
+      and tonumber(redis.call('HGET', KEYS[i], ARGV[2]) or '0') < tonumber(seq) then
+    redis.call('HSET', KEYS[i], ARGV[1], snapshot, ARGV[2], seq)
+    out[i] = 1
+  end
+end
+return out
 """
 
 
@@ -317,7 +327,7 @@ class LiveLog:
         self.replicas = replicas or NO_REPLICAS
         self._append_many = client.register_script(_APPEND_MANY)
         self._load = client.register_script(_LOAD)
-        self._keep_snapshot = client.register_script(_KEEP_SNAPSHOT)
+        self._keep_snapshots = client.register_script(_KEEP_SNAPSHOTS)
         self._saved = client.register_script(_SAVED)
         self._due = client.register_script(_DUE)
         self._saves_keys = [
@@ -326,6 +336,7 @@ class LiveLog:
         # Appends by epoch, reads of a log's tail: each turn's go in one round trip.
         self._appends: SameTurn[tuple[dict[str, Any], Appending], Stored] = SameTurn(self._append_chunks)
         self._tails: SameTurn[tuple[str, int], list[bytes]] = SameTurn(self._read_tails)
+        self._snapshots: SameTurn[tuple[str, int, str], bool] = SameTurn(self._keep_snapshots_of)
 
     async def append(
         self,
@@ -465,9 +476,16 @@ class LiveLog:
 
     async def keep_snapshot(self, session_id: str, seq: int, snapshot: str) -> bool:
         """Keep ``snapshot`` (the session's state at ``seq``) with the session's facts,
-        unless a later one is there or the session is gone; whether it was kept."""
-        return bool(await self._keep_snapshot(keys=[rediskeys.session_meta(session_id)],
-                                              args=[seq, snapshot, SNAPSHOT_FACT, SNAPSHOT_SEQ_FACT]))
+        unless a later one is there or the session is gone; whether it was kept. With
+        the other snapshots of the same turn, in one script call."""
+        return await self._snapshots(None, (session_id, seq, snapshot))
+
+    async def _keep_snapshots_of(self, _: Hashable, snapshots: list[tuple[str, int, str]]) -> list[bool]:
+        args: list[Any] = [SNAPSHOT_FACT, SNAPSHOT_SEQ_FACT]
+        for _, seq, snapshot in snapshots:
+            args += [seq, snapshot]
+        kept = await self._keep_snapshots(keys=[rediskeys.session_meta(sid) for sid, _, _ in snapshots], args=args)
+        return [bool(one) for one in kept]
 
     async def facts(self, session_id: str) -> dict[str, str]:
         raw = await self._redis.hgetall(rediskeys.session_meta(session_id))

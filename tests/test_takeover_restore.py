@@ -180,3 +180,24 @@ async def until_true(read, expected, timeout: float = 5) -> None:
     async with asyncio.timeout(timeout):
         while await read() != expected:
             await asyncio.sleep(0.01)
+
+
+def test_a_snapshot_only_moves_forward_and_none_brings_back_a_session_that_is_gone(redis_url):
+    """Snapshots of one turn go in one call; an earlier one (a late writer's) never
+    replaces a later one, and a session whose keys expired gets no ghost meta."""
+    async def scenario() -> None:
+        redis, pair = client(redis_url), new_pair()
+        await set_epoch(redis, pair, 1)
+        log = LiveLog(redis, pair)
+        session = await open_session(log, 1, agent=ALICE)
+        meta = rediskeys.session_meta(session.id)
+        later, earlier, gone = await asyncio.gather(
+            log.keep_snapshot(session.id, 16, '{"seq": 16}'),
+            log.keep_snapshot(session.id, 8, '{"seq": 8}'),
+            log.keep_snapshot("no-such-session", 8, '{"seq": 8}'),
+        )
+        assert (later, earlier, gone) == (True, False, False)
+        assert await redis.hget(meta, SNAPSHOT_SEQ_FACT) == b"16"
+        assert not await redis.exists(rediskeys.session_meta("no-such-session"))
+
+    asyncio.run(scenario())
