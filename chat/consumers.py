@@ -68,6 +68,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # blocking Redis receive, for nothing.
     channel_layer_alias = None
 
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Channels' loop for a consumer with no channel layer: each message from
+        daphne to its handler, in turn. Channels waits on a new task per message
+        (``await_many_dispatch``, which also serves a channel layer's messages);
+        a takeover brings thousands of frames at once, and those tasks were a
+        tenth of what each cost."""
+        self.scope, self.channel_layer, self.base_send = scope, None, send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch, less its ``aclose_old_connections()`` before every
         message: that is a hop to the one thread all ORM calls share, and these

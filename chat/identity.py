@@ -89,31 +89,44 @@ def _entry(login: str) -> str:
 
 class CachedUserMiddleware:
     """``scope["user"]`` from the Redis entry of the session cookie; the Django way
-    (session, then user, from the database) on a miss, which then fills the entry."""
+    (session, then user, from the database) on a miss, which then fills the entry.
+
+    Either way the consumer gets the socket's own ``send``: Channels' session
+    middleware would wrap it for the socket's whole life, a coroutine more on
+    every frame sent, for a session this socket never saves."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
-        self.django = SessionMiddleware(AuthMiddleware(self._remembering))
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         login = login_of(scope)
         instance = current()
+        known = None
         if login and instance is not None:
             raw = await instance.redis.get(_entry(login))
             known = KnownUser.from_json(raw) if raw is not None else None
-            if known is not None:
-                return await self.inner(dict(scope, user=known), receive, send)
-        return await self.django(scope, receive, send)
+        user = known if known is not None else await self._the_django_way(scope, receive)
+        return await self.inner(dict(scope, user=user), receive, send)
 
-    async def _remembering(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        user = scope["user"]
+    async def _the_django_way(self, scope: dict[str, Any], receive: Any) -> Any:
+        """The session, then the user, from the database; a KnownUser kept in Redis
+        for the next socket, or Django's AnonymousUser."""
+        found = []
+
+        async def remember(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            found.append(await self._remember(scope["user"], login_of(scope)))
+
+        await SessionMiddleware(AuthMiddleware(remember))(scope, receive, _sends_nothing)
+        return found[0]
+
+    @staticmethod
+    async def _remember(user: Any, login: str | None) -> Any:
         if not user.is_authenticated:
-            return await self.inner(scope, receive, send)
+            return user
         known = KnownUser(
             user.pk, user.username, display_name(user.pk, user.get_full_name()), user.is_active,
             await ais_agent(user), is_supervisor=await ais_supervisor(user),
         )
-        login = login_of(scope)
         instance = current()
         if login and instance is not None:
             pipe = instance.redis.pipeline(transaction=False)
@@ -121,7 +134,11 @@ class CachedUserMiddleware:
             pipe.sadd(rediskeys.sessions_of_user(user.pk), _entry(login))
             pipe.expire(rediskeys.sessions_of_user(user.pk), settings.SESSION_COOKIE_AGE)
             await pipe.execute()
-        return await self.inner(dict(scope, user=known), receive, send)
+        return known
+
+
+async def _sends_nothing(message: dict[str, Any]) -> None:
+    raise AssertionError(f"looking a user up sends nothing ({message.get('type')})")
 
 
 def CachedAuthMiddlewareStack(inner: Any) -> CookieMiddleware:

@@ -55,7 +55,7 @@ TRANSCRIPT_SAVES = Counter(
     ["outcome"])
 SOCKETS_CLOSED_BY_SERVER = Counter(
     "chat_sockets_closed_by_server", "Sockets the server closed for what they did, by why "
-    "(flood, too-many-sockets, internal-error, stopped-reading).", ["why"])
+    "(flood, too-many-sockets, internal-error, stopped-reading, not-utf-8).", ["why"])
 STANDBY_SOCKETS = Gauge(
     "chat_standby_sockets", "Standby sockets this instance holds (docs/protocol.md): clients that will "
     "resume here, with no handshake, if their primary goes. On a backup, compare with the primary's "

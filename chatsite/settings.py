@@ -178,5 +178,5 @@ CHAT_TRUSTED_ADDRESSES = [
     if network.strip()
 ]  # set and empty: every address is counted
 # A websocket with more than this many bytes waiting to be sent to it has stopped
-# reading: it is dropped (chatsite.slow_readers).
+# reading: it is dropped (chatsite.websocket_protocol).
 CHAT_MAX_UNSENT_BYTES = envint("CHAT_MAX_UNSENT_BYTES", 4 * 1024 * 1024)

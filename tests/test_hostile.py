@@ -101,6 +101,24 @@ def test_a_frame_over_the_size_limit_closes_the_socket_and_the_chat_is_told(chat
     assert gone["from"] == carol.started["participant_id"]
 
 
+@pytest.mark.parametrize("payload", [b"\xff\xfe", b"{\"type\": \"message\", \"text\": \"\xed\xa0\x80\"}",
+                                     b"{\"type\": \"typing\", \"state\": tr\xc3"],
+                         ids=["not-utf-8", "encoded-surrogate", "cut-in-a-code-point"])
+def test_a_text_frame_that_is_not_utf_8_closes_the_socket_with_1007_and_the_chat_is_told(chat, redis_client,
+                                                                                          payload):
+    """A text frame must be UTF-8 (RFC 6455, 8.1): one that is not is never
+    decoded into a frame; the socket is failed with 1007, as any broken frame
+    closes it, with the clean-up of a disconnect, and nothing is stored for it."""
+    carol, alice = chat
+    session_id = carol.started["session_id"]
+    before = log_length(redis_client, session_id)
+    carol.ws.send(payload, text=True)  # the bytes as they are, in a text frame
+    assert closed_with(carol) == 1007
+    gone = alice.until(type="disconnected", session_id=session_id)
+    assert gone["from"] == carol.started["participant_id"]
+    assert log_length(redis_client, session_id) == before + 1  # the disconnected event, nothing else
+
+
 def test_typing_floods_are_not_relayed_past_the_limit(chat):
     carol, alice = chat
     for n in range(30):

@@ -17,7 +17,7 @@ from twisted.internet import reactor
 
 from chat import service as chat_service
 from chat.inbound import MAX_FRAME_BYTES
-from chatsite import metrics, slow_readers
+from chatsite import metrics, websocket_protocol
 from ha import runtime
 from ha.models import Application
 from transcripts import live as transcripts_live
@@ -29,12 +29,14 @@ def _no_formatting_for_unseen_debug_lines() -> None:
     """autobahn formats the arguments of its debug lines whether debug is on or
     not: its whole configuration, pretty-printed, on every new connection (an
     eighth of what a reconnect storm cost), and the names of the method and peer
-    on every frame sent (2 % of a busy server). The lines are never shown here
-    (daphne's verbosity 0 sends Twisted's log nowhere), so the formatting is
-    skipped."""
+    on every frame sent and every read (2 % of a busy server each). The lines
+    are never shown here (daphne's verbosity 0 sends Twisted's log nowhere), so
+    the formatting is skipped."""
+    import autobahn.twisted.websocket as twisted_websocket
     import autobahn.websocket.protocol as protocol
 
     protocol.pformat = protocol.hltype = protocol.hlval = lambda *args, **kwargs: ""
+    twisted_websocket.hltype = twisted_websocket.hlval = protocol.hltype
 
 
 # Objects allocated between two young collections. CPython's 700 makes a server
@@ -112,7 +114,7 @@ class Command(BaseCommand):
             "%s: starting (configured %s of pair %s) on %s; open files up to %s (about %s chats)",
             name, application.configured_role, application.pair, application.http_url, files, files // 2,
         )
-        slow_readers.install(settings.CHAT_MAX_UNSENT_BYTES)
+        websocket_protocol.install(settings.CHAT_MAX_UNSENT_BYTES)
         metrics.install(instance, chats)
         server = Server(
             asgi_application,
