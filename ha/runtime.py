@@ -182,7 +182,11 @@ class Instance:
         """The keeper finished a round begun at ``began`` (serving loop)."""
         self._last_round = (began, coming)
         self.pair_epoch = max(self.pair_epoch, epoch, self.epoch)
-        self._wake()
+        if not coming:
+            # Only a round that found this instance not about to serve changes what a
+            # held socket hears (refused); a takeover holds thousands of sockets, and
+            # woke them all every round (ha-watch-interval-ms) until it served.
+            self._wake()
 
     def _wake(self) -> None:
         if self._news is not None:
@@ -206,7 +210,8 @@ class Instance:
             if self._news is None:
                 self._news = asyncio.Event()
             try:
-                await asyncio.wait_for(self._news.wait(), left)
+                async with asyncio.timeout(left):  # no task per wait, as wait_for makes
+                    await self._news.wait()
             except TimeoutError:
                 return self.serving
         return True
