@@ -99,7 +99,9 @@ def test_the_pages_move_to_the_backup_when_the_primary_is_killed(make_applicatio
         assert message_texts(root) == ["on the primary", "sent during the takeover", "hello from the backup"]
         assert_each_seq_once(root)
     figures = scrape(backup)
-    assert figure(figures, "chat_standby_sockets_taken_up_total", outcome="served") == 2
+    taken_up = [figure(figures, "chat_standby_sockets_taken_up_total", outcome=outcome)
+                for outcome in ("served", "refused")]
+    assert taken_up == [2, 0], f"standby sockets taken up (served, refused): {taken_up}"
     # The operator's count of who came back: the customer and the agent, once each.
     assert [figure(figures, "chat_resumes_total", role=role) for role in ("customer", "agent")] == [1, 1]
     assert backup.process.poll() is None
