@@ -5,7 +5,6 @@ Nothing here decides anything about a chat; see chat.service.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from .identity import login_of
 from .limits import Limit, SocketLimits, too_many_sockets
 from .service import ChatService, service
 from .session import ChatError, Participant
+from .wire import frame_text
 
 logger = logging.getLogger(__name__)
 
@@ -259,7 +259,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             logger.debug("socket from %s was closed already", self.address, exc_info=True)
 
     async def send_json(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame))
+        await self.send(text_data=frame_text(frame))
 
     # The chat service's side of a connection.
     async def deliver(self, frame: dict[str, Any]) -> None:

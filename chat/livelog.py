@@ -19,7 +19,6 @@ reads what came due (``due_saves``; transcripts.sweeper).
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -33,6 +32,7 @@ from chatsite import rediskeys
 
 from .replication import NO_REPLICAS, ReplicaAcks
 from .session import SNAPSHOT_FACT
+from .wire import event_bytes, loads
 
 # The most events one read of a session's log returns: a replay (a resume from
 # seq 0 of a long chat, a chat handed to an agent) is read and sent a page at a
@@ -411,7 +411,7 @@ class LiveLog:
                 save_after = options.get("save_after")
                 args += [
                     session_id,
-                    json.dumps(event, separators=(",", ":")),
+                    event_bytes(event),
                     options.get("client_id", ""),
                     options.get("open_set") or "",
                     options.get("queue") or "",
@@ -460,13 +460,13 @@ class LiveLog:
         outcome, payload, rank = reply
         if outcome == b"fenced":
             raise Fenced(epoch, int(payload))
-        return Stored(json.loads(payload), duplicate=outcome == b"duplicate", queue_rank=float(rank) if rank else None)
+        return Stored(loads(payload), duplicate=outcome == b"duplicate", queue_rank=float(rank) if rank else None)
 
     async def events_after(self, session_id: str, last_seq: int) -> list[dict[str, Any]]:
         """The session's events after ``last_seq``, at most REPLAY_PAGE of them (what a
         resume sends, a page at a time), read with the other resumes of the same turn
         in one pipeline."""
-        return [json.loads(item) for item in await self._tails(None, (session_id, max(last_seq, 0)))]
+        return [loads(item) for item in await self._tails(None, (session_id, max(last_seq, 0)))]
 
     async def _read_tails(self, _: Hashable, tails: list[tuple[str, int]]) -> list[list[bytes] | Exception]:
         pipe = self._redis.pipeline(transaction=False)
@@ -503,7 +503,7 @@ class LiveLog:
         for session_id in session_ids:
             keys += [rediskeys.session_meta(session_id), rediskeys.session_log(session_id)]
         reply = await self._load(keys=keys, args=[SNAPSHOT_SEQ_FACT])
-        return [(json.loads(facts), json.loads(events)) for facts, events in zip(reply[::2], reply[1::2], strict=True)]
+        return [(loads(facts), loads(events)) for facts, events in zip(reply[::2], reply[1::2], strict=True)]
 
     async def open_sessions(self) -> set[str]:
         return {raw.decode() for raw in await self._redis.smembers(rediskeys.pair_open_sessions(self.pair))}

@@ -19,7 +19,6 @@ serving instance, so the fan-out is a loop in memory, with no broker hop.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -29,6 +28,7 @@ from typing import Any, Protocol
 from .frames import CLOSE_INTERNAL_ERROR
 from .session import STAFF, ChatError, Participant
 from .visibility import for_customer
+from .wire import frame_text
 
 logger = logging.getLogger(__name__)
 
@@ -240,7 +240,7 @@ class Registry:
             staff = self._is_staff(socket)
             if staff not in texts:
                 shown = frame if staff else for_customer(frame)
-                texts[staff] = json.dumps(shown) if shown is not None else None
+                texts[staff] = frame_text(shown) if shown is not None else None
             text = texts[staff]
             if text is None:
                 continue  # an internal event: never to a customer

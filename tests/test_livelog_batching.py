@@ -2,6 +2,7 @@
 (chat.livelog.LiveLog.append): each caller still gets its own event, fenced,
 deduped and numbered as if it had been sent alone. In-process, real Redis."""
 import asyncio
+import json
 import uuid
 
 import pytest
@@ -124,3 +125,30 @@ def test_appends_go_on_after_redis_forgot_its_scripts(redis_url):
         assert await redis.llen(rediskeys.session_log(session.id)) == 2
 
     with_live_log(redis_url, scenario, epoch=1)
+
+
+def test_the_log_tells_an_internal_event_from_its_bytes_and_keeps_any_text_as_written(redis_url):
+    """The append script tells an internal event from the first bytes of its JSON
+    (chat.wire writes it): the customer's count skips it. Text of any script, and
+    emoji, comes back from the log as it was written."""
+    from chat.frames import Event
+
+    async def scenario(redis, log: LiveLog) -> None:
+        [session] = await started(log, 1, 1)
+        coaching = await log.append(1, session.internal(Event.NOTICE, notice="coaching", text="只给坐席 \U0001F600"))
+        said = await log.append(1, session.message(session.customer, "Grüße \u202e 👋", "cid", 100), client_id="cid")
+        assert coaching.event["seq"] == 2 and "customer_seq" not in coaching.event
+        assert (said.event["seq"], said.event["customer_seq"]) == (3, 2)
+        assert [e["text"] for e in await log.events_after(session.id, 1)] == ["只给坐席 \U0001F600", "Grüße \u202e 👋"]
+
+    with_live_log(redis_url, scenario)
+
+
+def test_a_frame_with_a_lone_surrogate_is_still_sent_escaped():
+    """No checked input holds a lone surrogate, but an error frame may echo one:
+    its text is the standard library's escape, not a failed send."""
+    from chat.wire import frame_text
+
+    assert json.loads(frame_text({"type": "error", "message": "bad \ud800"})) == {"type": "error",
+                                                                                  "message": "bad \ud800"}
+    assert frame_text({"type": "message", "text": "é"}) == '{"type":"message","text":"é"}'
