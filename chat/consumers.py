@@ -71,9 +71,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Channels' loop for a consumer with no channel layer: each message from
         daphne to its handler, in turn. Channels waits on a new task per message
-        (``await_many_dispatch``, which also serves a channel layer's messages);
-        a takeover brings thousands of frames at once, and those tasks were a
-        tenth of what each cost."""
+        (``await_many_dispatch``, which also serves a channel layer's messages),
+        and a takeover brings thousands of frames at once."""
         self.scope, self.channel_layer, self.base_send = scope, None, send
         try:
             while True:

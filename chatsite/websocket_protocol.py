@@ -63,19 +63,18 @@ class ChatWebSocketProtocol(WebSocketProtocol):
         self.message_data = None
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
-        if not isBinary:
-            try:
-                payload.decode("utf-8")
-            except UnicodeDecodeError as error:
-                logger.info("closing the websocket of %s: a text frame that is not UTF-8 (%s)",
-                            self.client_addr, error.reason)
-                metrics.SOCKETS_CLOSED_BY_SERVER.labels("not-utf-8").inc()
-                # A close frame that says why, not autobahn's bare drop; nothing more
-                # of this socket reaches the application (failedByMe), but its close.
-                self.failByDrop = False
-                self._fail_connection(self.CLOSE_STATUS_CODE_INVALID_PAYLOAD, "a text frame must be UTF-8")
-                return
-        super().onMessage(payload, isBinary)
+        # daphne decodes a text frame before it queues it: an invalid one raises
+        # there, with nothing queued.
+        try:
+            super().onMessage(payload, isBinary)
+        except UnicodeDecodeError as error:
+            logger.info("closing the websocket of %s: a text frame that is not UTF-8 (%s)",
+                        self.client_addr, error.reason)
+            metrics.SOCKETS_CLOSED_BY_SERVER.labels("not-utf-8").inc()
+            # A close frame that says why, not autobahn's bare drop; nothing more
+            # of this socket reaches the application (failedByMe), but its close.
+            self.failByDrop = False
+            self._fail_connection(self.CLOSE_STATUS_CODE_INVALID_PAYLOAD, "a text frame must be UTF-8")
 
     def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
         """autobahn's, but the frames a socket is sent in one turn of the event
