@@ -19,6 +19,10 @@ frame that is not UTF-8 fails the socket with 1007 and a close frame that says
 why (autobahn dropped the connection bare); no observer event is fired. And
 the frames a socket is sent in a turn go out in one send, with none of the
 epoll changes Twisted makes for each write.
+
+This reads a Twisted TCP transport's write buffer (``unsent_bytes``) and
+uses autobahn's own way to fail a connection (``_fail_connection``): an
+upgrade of either is checked with the suite and the bench.
 """
 from __future__ import annotations
 
