@@ -8,7 +8,8 @@
 //                  (`start` or `resume`, then `ready` for an agent);
 //   onFrame(f)     every frame but `not-primary`, which is handled here;
 //   onState(s, d)  "connecting" | "open" | "waiting" | "stopped" (d: details);
-//   onServer(s)    {url, name, role, epoch} of the instance it is on.
+//   onServer(s)    {url, name, role, epoch} of the instance it is on; epoch is the
+//                  highest this page has seen (see Connection.epoch).
 
 // Retries go in rounds: every known instance of the pair in turn, a moment
 // apart (a dead one refuses at once, a backup with a live primary answers
@@ -134,6 +135,11 @@ export class Connection {
     this.standbyRetryMs = STANDBY_RETRY_FIRST_MS;
     this.noStandbyFor = null; // a socket closed on purpose (reconnectNow): its next is a fresh one
     this.standbyNotBefore = 0; // Date.now(): see STANDBY_AFTER_LOSS_MS
+    // The pair's epoch only grows, but what tells it can arrive out of order: a page
+    // that resumes on a standby socket reads the member's topology at once, while
+    // the member is still taking over (the old epoch), and that answer can land
+    // after the `resumed` frame that names the new one. So the highest seen counts.
+    this.epoch = null;
   }
 
   /** Connect, and keep connecting until stop(). */
@@ -292,6 +298,7 @@ export class Connection {
         hint = frame.primary || null;
         return;
       }
+      if (frame.type === "resumed") this.sawEpoch(frame.epoch);
       if (frame.type === "error" && frame.code === "unavailable") {
         // The store did not answer (a Redis blip or failover): nothing was done, so what
         // waits for its own copy goes again, once, shortly; its client_id makes that harmless.
@@ -431,15 +438,21 @@ export class Connection {
     if (topology.primary?.ws) this.primary = topology.primary.ws;
     if (topology.backup?.ws) this.backup = topology.backup.ws;
     this.saveServers();
+    this.sawEpoch(topology.epoch);
     if (connectedUrl !== null && this.url === connectedUrl && this.isOpen) {
       this.keepStandby();
       this.onServer({
         url: connectedUrl,
         name: topology.self?.name ?? null,
         role: topology.self?.role ?? null,
-        epoch: topology.epoch ?? null,
+        epoch: this.epoch,
       });
     }
+  }
+
+  /** Note an epoch the pair told (see this.epoch): the highest counts. */
+  sawEpoch(epoch) {
+    if (Number.isInteger(epoch) && (this.epoch === null || epoch > this.epoch)) this.epoch = epoch;
   }
 }
 

@@ -107,6 +107,35 @@ def test_the_pages_move_to_the_backup_when_the_primary_is_killed(make_applicatio
     assert backup.process.poll() is None
 
 
+def test_a_topology_answer_that_lands_after_the_resume_does_not_take_the_epoch_back(make_application, start_server,
+                                                                                   pages):
+    """A page that resumes on its standby reads the member's topology at once, while
+    the member may still be taking over; that answer (the old epoch) can land after
+    the ``resumed`` frame that names the new one. The page keeps the newer epoch."""
+    pair = f"pair-{uuid.uuid4().hex[:6]}"
+    primary = start_server(make_application(pair=pair, role="primary", session_restoration_mode="simple"))
+    backup_app = make_application(pair=pair, role="backup", session_restoration_mode="simple")
+    backup = start_server(backup_app, serving=False)
+    carol = pages.open("customer", f"{primary.http}/")
+    start_chat(carol, "Carol", "epoch")
+    expect(carol.locator("#epoch")).to_have_text("1")
+    wait_for(lambda: figure(scrape(backup), "chat_standby_sockets") == 1, 10, "the page's standby socket")
+    held = []  # the backup's topology answers, held until the resume has been answered
+    carol.route(f"{backup.http}/api/ha/topology", lambda route: held.append(route))
+
+    primary.kill()
+    expect(carol.locator("#epoch")).to_have_text("2", timeout=FAILOVER_TIMEOUT_MS)  # the resumed frame
+    # Playwright runs a route's handler only while this thread is in one of its calls.
+    wait_for(lambda: carol.evaluate("1") and held, 10, "the page's topology request to the backup")
+    for route in held:
+        answer = route.fetch()
+        stale = {**answer.json(), "epoch": 1}  # as the member answered while still taking over
+        route.fulfill(response=answer, json=stale)
+    # The member's name comes from the topology answer only: once shown, the page has read it.
+    expect(carol.locator("#server")).to_contain_text(backup_app.name, timeout=FAILOVER_TIMEOUT_MS)
+    expect(carol.locator("#epoch")).to_have_text("2")
+
+
 def test_the_pages_follow_a_switchover_and_say_so(make_application, start_server, pages, login_agent, redis_url):
     """ha_switchover moves the pair to the backup; both pages show the notice and carry on there."""
     pair = f"pair-{uuid.uuid4().hex[:6]}"
