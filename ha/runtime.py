@@ -23,6 +23,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections import deque
 from typing import Protocol
 
 import redis.asyncio as redis
@@ -37,6 +38,34 @@ from .models import Application
 from .role import Action, Role, RoleMachine
 
 logger = logging.getLogger("ha")
+
+# How many lease rounds, each begun after a socket arrived, must find another
+# member serving before a held socket is refused. One is no proof: Redis can
+# answer a round's look at the holder's connection in the same turn of its loop
+# in which it reads the close of a primary killed a moment before, and the dead
+# primary still looks connected; the next round (ha-watch-interval-ms later)
+# sees it gone. A socket refused that way had to knock again (a browser test
+# caught it on a busy machine: a page's standby refused at a kill).
+ROUNDS_BEFORE_REFUSING = 2
+
+
+class RecentRounds:
+    """The keeper's last rounds as the serving loop heard of them: whether a
+    socket held since some moment is to be refused, another member serving."""
+
+    def __init__(self) -> None:
+        self._rounds: deque[tuple[float, bool]] = deque(maxlen=ROUNDS_BEFORE_REFUSING)
+
+    def done(self, began: float, coming: bool) -> None:
+        """A round begun at ``began`` found this instance serving or about to
+        (``coming``), or not."""
+        self._rounds.append((began, coming))
+
+    def another_serves(self, since: float) -> bool:
+        """Whether the last ROUNDS_BEFORE_REFUSING rounds all began after ``since``
+        and all found this instance not about to serve."""
+        return len(self._rounds) == self._rounds.maxlen and all(
+            began > since and not coming for began, coming in self._rounds)
 
 # Sockets of a busy instance share this many Redis connections and wait for a
 # free one rather than fail; the lease keeper has a connection of its own, so
@@ -83,7 +112,7 @@ class Instance:
         self.pair_epoch = 0  # as last seen
         self.keeper = LeaseKeeper(self)
         self._restoring: asyncio.Task | None = None
-        self._last_round: tuple[float, bool] = (0.0, False)  # (began, this instance serves soon)
+        self._rounds = RecentRounds()
         self._news: asyncio.Event | None = None
 
     @property
@@ -180,7 +209,7 @@ class Instance:
 
     def round_done(self, began: float, coming: bool, epoch: int) -> None:
         """The keeper finished a round begun at ``began`` (serving loop)."""
-        self._last_round = (began, coming)
+        self._rounds.done(began, coming)
         self.pair_epoch = max(self.pair_epoch, epoch, self.epoch)
         if not coming:
             # Only a round that found this instance not about to serve changes what a
@@ -198,14 +227,13 @@ class Instance:
         a hand-over under way): instead of refusing the sockets of a reconnect storm
         to have them knock again, a member that is taking over holds them.
 
-        False at once when a lease round begun after ``arrived_at`` found another
-        member serving, or after ``patience_s``.
+        False once lease rounds begun after ``arrived_at`` found another member
+        serving (RecentRounds), or after ``patience_s``.
         """
         deadline = arrived_at + patience_s
         while not self.serving:
-            began, coming = self._last_round
             left = deadline - time.monotonic()
-            if (began > arrived_at and not coming) or left <= 0:
+            if self._rounds.another_serves(arrived_at) or left <= 0:
                 return False
             if self._news is None:
                 self._news = asyncio.Event()
