@@ -460,6 +460,8 @@ def test_sigterm_of_the_primary_hands_the_pair_over_and_nobody_is_disconnected(p
     assert notices and notices[0]["primary"] == backup.ws
     assert topology(backup)["epoch"] == 2
     assert f"handed pair {topology(backup)['pair']} over to {backup.name}" in primary.log()
+    # It exits without the interpreter's teardown: its last words still reach the log.
+    assert primary.log().splitlines()[-1].endswith(f"{primary.name}: stopped"), primary.log()[-2000:]
 
 
 def test_a_socket_that_reaches_the_backup_during_the_takeover_is_held_and_served(pair, chat):

@@ -7,8 +7,10 @@ import daphne.server  # noqa: F401  (installs the asyncio reactor: must come fir
 import asyncio
 import gc
 import logging
+import os
 import resource
 import signal
+import sys
 
 from daphne.server import Server
 from django.conf import settings
@@ -137,6 +139,24 @@ class Command(BaseCommand):
         server.run()
         if not server.listening_addresses:
             raise CommandError(f"{name}: could not listen on {application.host}:{application.port}")
+        _exit_without_teardown(name)
+
+
+def _exit_without_teardown(name: str) -> None:
+    """Exit once daphne has stopped, without the interpreter's teardown. Every
+    socket is closed and the pair handed over by now; what teardown would add is
+    freeing the whole heap object by object (a second of CPU at 1,000 chats, on a
+    machine where the new primary is meanwhile taking the clients over) and
+    joining threads that have nothing left to do. Logs and the database
+    connections of this thread are closed first."""
+    from django.db import connections
+
+    connections.close_all()
+    logger.info("%s: stopped", name)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 class PlannedStop:
