@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from . import wire
 from .frames import CloseReason, ErrorCode, Event, Notice, Visibility
 
 
@@ -206,7 +207,7 @@ class ChatSession:
             facts["started_at"],
         )
         if SNAPSHOT_FACT in facts:
-            session._take_snapshot(json.loads(facts[SNAPSHOT_FACT]))
+            session._take_snapshot(wire.loads(facts[SNAPSHOT_FACT]))
         for event in events:
             if event["seq"] > session.last_seq:
                 session.apply(event)
@@ -215,7 +216,7 @@ class ChatSession:
     def snapshot(self) -> str:
         """The state the log folds to up to ``last_seq``, as JSON (see SNAPSHOT_FACT):
         everything but the first facts and ``following`` (which no event records)."""
-        return json.dumps({
+        return wire.text({
             "seq": self.last_seq,
             "status": str(self.status),
             "agent": self.agent.as_dict() if self.agent is not None else None,

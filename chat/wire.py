@@ -1,5 +1,5 @@
 """JSON on the message path: the events to and from the live log, the frames to
-the sockets. orjson, because a takeover reads, folds and sends every open
+the sockets, the sessions' snapshots. orjson, because a takeover reads, folds and sends every open
 chat's events at once: the standard library's encoder and decoder were a tenth
 of what the server spent then (bench/README.md, 2026-12-07).
 
@@ -23,11 +23,16 @@ def event_bytes(event: dict[str, Any]) -> bytes:
     return orjson.dumps(event)
 
 
-def frame_text(frame: dict[str, Any]) -> str:
-    """A frame's text for a socket. A string orjson refuses (a lone surrogate,
-    which no checked input holds, echoed in an error frame) goes through the
-    standard library, which escapes it."""
+def text(value: Any) -> str:
+    """JSON text, compact. A string orjson refuses (a lone surrogate, which no
+    checked input holds, echoed in an error frame) goes through the standard
+    library, which escapes it."""
     try:
-        return orjson.dumps(frame).decode()
+        return orjson.dumps(value).decode()
     except orjson.JSONEncodeError:
-        return json.dumps(frame)
+        return json.dumps(value)
+
+
+def frame_text(frame: dict[str, Any]) -> str:
+    """A frame's text for a socket."""
+    return text(frame)
