@@ -273,16 +273,13 @@ class Messages:
             await self.apply(session, stored.event, stored.queue_rank)
         return stored
 
-    async def store_many(self, said: list[tuple[ChatSession, dict[str, Any]]], what: str, *,
-                         indexed: bool = True) -> None:
+    async def store_many(self, said: list[tuple[ChatSession, dict[str, Any]]], what: str) -> None:
         """``store`` for an event in each of many sessions, in one batch (a takeover's
         restore, a switchover's drain). The caller makes sure nothing else writes
-        to those sessions meanwhile (their locks, or an instance not serving yet).
-        ``indexed=False``: the caller indexes the sessions itself afterwards
-        (``replace``), so each event is not indexed on the way."""
-        await finish(self._store_many(said, what, indexed))
+        to those sessions meanwhile (their locks, or an instance not serving yet)."""
+        await finish(self._store_many(said, what))
 
-    async def _store_many(self, said: list[tuple[ChatSession, dict[str, Any]]], what: str, indexed: bool) -> None:
+    async def _store_many(self, said: list[tuple[ChatSession, dict[str, Any]]], what: str) -> None:
         epoch = self._write_epoch()
         try:
             stored = await self.log.append_many(
@@ -290,7 +287,7 @@ class Messages:
         except Fenced as fenced:
             raise await self.fenced(fenced, f"pair {self.instance.pair}: {what}") from None
         for (session, _), done in zip(said, stored, strict=True):
-            await self.apply(session, done.event, done.queue_rank, indexed=indexed)
+            await self.apply(session, done.event, done.queue_rank)
 
     def _write_epoch(self) -> int:
         epoch = self.instance.write_epoch
@@ -298,15 +295,16 @@ class Messages:
             raise ChatError(ErrorCode.NOT_PRIMARY, "this server no longer serves the chat")
         return epoch
 
-    async def apply(self, session: ChatSession, event: dict[str, Any], queue_rank: float | None = None, *,
-                    indexed: bool = True) -> None:
+    async def apply(self, session: ChatSession, event: dict[str, Any], queue_rank: float | None = None) -> None:
         """Fold a stored event into its session, send it to the session's followers,
         run the stored hooks. ``queue_rank``: the session's rank in the pair's queue,
-        if the event put it there. ``indexed=False``: see store_many."""
+        if the event put it there. Only the sessions this instance holds are indexed
+        (waiting, loads, deadlines): a takeover's restore stores into sessions it
+        holds only after, and ``replace`` indexes them all then."""
         session.apply(event)
         if session.is_open and session.last_seq % SNAPSHOT_EVERY == 0:
             self.keep_snapshot(session)
-        if indexed:
+        if session.id in self.sessions:
             self._index(session, queue_rank)
         if event["type"] == Event.JOINED and event.get("role") == Role.AGENT:
             self.answers.answered(time.monotonic())

@@ -105,8 +105,8 @@ class RoleChanges:
         # No session lock: this instance does not serve yet, so no socket is attached
         # and no call runs; and the sessions are not in Messages.sessions before they
         # are folded, so nothing else (a transcript report) writes to them meanwhile.
-        await self.messages.store_many(said, "restoring", indexed=False)
-        self.messages.replace(sessions, await log.ranked_queue())  # indexes them all
+        await self.messages.store_many(said, "restoring")
+        self.messages.replace(sessions, await log.ranked_queue())  # holds and indexes them
         metrics.TAKEOVERS.labels("takeover" if takeover else "switchover").inc()
         metrics.RESTORE_SECONDS.observe(time.monotonic() - started)
         metrics.SESSIONS_RESTORED.inc(len(sessions))

@@ -1,7 +1,7 @@
 """JSON on the message path: the events to and from the live log, the frames to
-the sockets, the sessions' snapshots. orjson, because a takeover reads, folds and sends every open
-chat's events at once: the standard library's encoder and decoder were a tenth
-of what the server spent then (bench/README.md, 2026-12-07).
+the sockets, the sessions' snapshots. orjson, because a takeover reads, folds
+and sends every open chat's events at once: the standard library's encoder and
+decoder were a tenth of what the server spent then (bench/README.md, 2026-12-07).
 
 What a client sends is still read by the standard library (chat.inbound): a
 lone surrogate it escapes must reach the text checks, and be refused there as
